@@ -1,0 +1,137 @@
+//! PAPR hypercalls (`sc 1`): opcode in r3, arguments in r4-r12, status back in r3 and
+//! return values in r4-r12. Statuses are PAPR's: 0 success, positive "try again" codes,
+//! negative errors.
+
+use core::fmt;
+
+pub const H_REMOVE: u64 = 0x04;
+pub const H_ENTER: u64 = 0x08;
+pub const H_READ: u64 = 0x0c;
+pub const H_PUT_TERM_CHAR: u64 = 0x58;
+pub const H_SET_MODE: u64 = 0x31c;
+/// QEMU's private hypercall that runs an RTAS call (what SLOF's RTAS blob does).
+pub const KVMPPC_H_RTAS: u64 = 0xf000;
+
+/// H_SET_MODE resource: interrupt endianness (LPCR[ILE]).
+pub const H_SET_MODE_RESOURCE_LE: u64 = 4;
+pub const H_SET_MODE_ENDIAN_BIG: u64 = 0;
+pub const H_SET_MODE_ENDIAN_LITTLE: u64 = 1;
+
+/// A PAPR hypercall status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HStatus(pub i64);
+
+impl HStatus {
+    pub const SUCCESS: HStatus = HStatus(0);
+    pub const BUSY: HStatus = HStatus(1);
+    pub const HARDWARE: HStatus = HStatus(-1);
+    pub const FUNCTION: HStatus = HStatus(-2);
+    pub const PRIVILEGE: HStatus = HStatus(-3);
+    pub const PARAMETER: HStatus = HStatus(-4);
+    pub const PTEG_FULL: HStatus = HStatus(-6);
+    pub const NOT_FOUND: HStatus = HStatus(-7);
+
+    /// PAPR's name for the status.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            0 => "H_SUCCESS",
+            1 => "H_BUSY",
+            2 => "H_CLOSED",
+            3 => "H_NOT_AVAILABLE",
+            4 => "H_CONSTRAINED",
+            5 => "H_PARTIAL",
+            14 => "H_IN_PROGRESS",
+            15 => "H_PAGE_REGISTERED",
+            16 => "H_PARTIAL_STORE",
+            17 => "H_PENDING",
+            18 => "H_CONTINUE",
+            -1 => "H_HARDWARE",
+            -2 => "H_FUNCTION",
+            -3 => "H_PRIVILEGE",
+            -4 => "H_PARAMETER",
+            -5 => "H_BAD_MODE",
+            -6 => "H_PTEG_FULL",
+            -7 => "H_NOT_FOUND",
+            -8 => "H_RESERVED_DABR",
+            -9 => "H_NO_MEM",
+            -10 => "H_AUTHORITY",
+            -11 => "H_PERMISSION",
+            -12 => "H_DROPPED",
+            -16 => "H_RESOURCE",
+            -62..=-55 => "H_Pn",
+            -64 => "H_UNSUPPORTED",
+            -68 => "H_OVERLAP",
+            -511..=-256 => "H_UNSUPPORTED_FLAG",
+            _ => "H_UNKNOWN",
+        }
+    }
+}
+
+impl fmt::Display for HStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name() == "H_Pn" {
+            write!(f, "H_P{} ({})", -53 - self.0, self.0)
+        } else {
+            write!(f, "{} ({})", self.name(), self.0)
+        }
+    }
+}
+
+/// Raw hypercall with up to 9 arguments; returns the status and r4-r12.
+///
+/// # Safety
+/// The hypercall and its arguments must be ones whose effects the caller has accounted for
+/// (memory the hypervisor reads or writes through physical addresses in particular).
+pub unsafe fn hcall(opcode: u64, args: [u64; 9]) -> (HStatus, [u64; 9]) {
+    let mut r = args;
+    let status: i64;
+    // SAFETY: `sc 1` enters the hypervisor, which clobbers only the volatile registers
+    // declared here; memory effects are the caller's responsibility (see # Safety).
+    unsafe {
+        core::arch::asm!(
+            "sc 1",
+            inout("r3") opcode as i64 => status,
+            inout("r4") r[0] => r[0],
+            inout("r5") r[1] => r[1],
+            inout("r6") r[2] => r[2],
+            inout("r7") r[3] => r[3],
+            inout("r8") r[4] => r[4],
+            inout("r9") r[5] => r[5],
+            inout("r10") r[6] => r[6],
+            inout("r11") r[7] => r[7],
+            inout("r12") r[8] => r[8],
+            out("r0") _,
+            out("ctr") _,
+            out("xer") _,
+            out("cr0") _,
+            out("cr1") _,
+            out("cr5") _,
+            out("cr6") _,
+            out("cr7") _,
+            options(nostack),
+        );
+    }
+    (HStatus(status), r)
+}
+
+/// Set the endianness in which interrupts are taken (LPCR[ILE]).
+pub fn set_interrupt_endian(little: bool) -> Result<(), HStatus> {
+    let mflags = if little {
+        H_SET_MODE_ENDIAN_LITTLE
+    } else {
+        H_SET_MODE_ENDIAN_BIG
+    };
+    // SAFETY: H_SET_MODE(LE) changes only how the next interrupt is delivered; the callers
+    // switch it together with the vectors at 0x100 (see exceptions.rs).
+    let (st, _) = unsafe {
+        hcall(
+            H_SET_MODE,
+            [mflags, H_SET_MODE_RESOURCE_LE, 0, 0, 0, 0, 0, 0, 0],
+        )
+    };
+    if st == HStatus::SUCCESS {
+        Ok(())
+    } else {
+        Err(st)
+    }
+}

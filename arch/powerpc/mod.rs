@@ -1,0 +1,52 @@
+//! The powerpc64 (PAPR pseries) architecture layer: the only code that touches the
+//! hardware, the hypervisor or the firmware. Portable code (the `sparsek` library) gets
+//! data from here ([`BootInfo`]) and never issues an hcall itself.
+//!
+//! Boot: head.S -> [`entry::__sparsek_entry`] (vectors, firmware queries) ->
+//! `crate::init::start_kernel`.
+
+pub mod console;
+pub mod entry;
+pub mod exceptions;
+pub mod firmware;
+pub mod hcall;
+pub mod of;
+pub mod regs;
+pub mod rtas;
+pub mod selftest;
+
+/// Kernel virtual address of physical address 0 (real mode ignores the top 4 bits; the
+/// hash MMU's linear mapping uses the same base).
+pub const PAGE_OFFSET: u64 = 0xc000_0000_0000_0000;
+/// Size of the boot stack the kernel runs on.
+pub const BOOT_STACK_SIZE: usize = 64 * 1024;
+
+/// Physical address of a kernel address (linear map / real mode).
+pub const fn virt_to_phys(va: u64) -> u64 {
+    va & 0x0fff_ffff_ffff_ffff
+}
+
+core::arch::global_asm!(
+    include_str!("asm_macros.S"),
+    include_str!("head.S"),
+    include_str!("exceptions.S"),
+    include_str!("of_call.S"),
+    include_str!("selftest.S"),
+    frame_size = const exceptions::FRAME_SIZE,
+    regs = const exceptions::REGS_OFFSET,
+    nip = const core::mem::offset_of!(exceptions::TrapFrame, nip),
+    msr = const core::mem::offset_of!(exceptions::TrapFrame, msr),
+    dar = const core::mem::offset_of!(exceptions::TrapFrame, dar),
+    dsisr = const core::mem::offset_of!(exceptions::TrapFrame, dsisr),
+    link = const core::mem::offset_of!(exceptions::TrapFrame, link),
+    ctr = const core::mem::offset_of!(exceptions::TrapFrame, ctr),
+    ccr = const core::mem::offset_of!(exceptions::TrapFrame, ccr),
+    xer = const core::mem::offset_of!(exceptions::TrapFrame, xer),
+    cfar = const core::mem::offset_of!(exceptions::TrapFrame, cfar),
+    trap = const core::mem::offset_of!(exceptions::TrapFrame, trap),
+    exc_stack_size = const exceptions::EXC_STACK_SIZE,
+    boot_stack_size = const BOOT_STACK_SIZE,
+    of_frame = const 224,
+);
+
+pub use entry::{BootInfo, FirmwarePath, fatal, nested_fault, power_off};

@@ -1,0 +1,191 @@
+//! The Open Firmware client interface (IEEE 1275), as SLOF and VOF provide it.
+//!
+//! The interface is big-endian and 32-bit: `__of_call` (of_call.S) switches to that mode
+//! and back. Arguments travel in a block of big-endian 32-bit cells
+//! `service-name, nargs, nret, args..., rets...`; every address in it is physical and
+//! below 4 GiB (the kernel image, its stack and statics are). Each call runs inside a
+//! [`FirmwareWindow`](super::exceptions::FirmwareWindow).
+
+use core::ffi::CStr;
+
+use super::exceptions::FirmwareWindow;
+use super::virt_to_phys;
+
+unsafe extern "C" {
+    fn __of_call(args_phys: u64, entry: u64) -> i64;
+}
+
+/// A device-tree node handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Phandle(pub u32);
+
+/// How a client-interface call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OfError {
+    /// The firmware returned -1 from the call itself (unknown service, bad arguments).
+    CallFailed { service: &'static str },
+    /// The call succeeded but reported failure in its return cell (-1: no such node or
+    /// property, 0 for a handle).
+    Failed { service: &'static str },
+    /// An argument was unusable before reaching the firmware (e.g. a too-long path).
+    BadArgument { service: &'static str },
+}
+
+impl core::fmt::Display for OfError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            OfError::CallFailed { service } => write!(f, "OF client call {service} failed"),
+            OfError::Failed { service } => write!(f, "OF {service} returned failure"),
+            OfError::BadArgument { service } => write!(f, "OF {service}: unusable argument"),
+        }
+    }
+}
+
+/// Longest path or property name passed to the firmware (NUL included).
+const NAME_MAX: usize = 256;
+
+/// The client interface entry the firmware passed in r5.
+#[derive(Clone, Copy, Debug)]
+pub struct OfClient {
+    entry: u64,
+}
+
+#[repr(C, align(8))]
+struct Args {
+    cells: [u32; 3 + 12],
+}
+
+/// A NUL-terminated copy of `s` in a buffer the firmware can read.
+struct CName {
+    buf: [u8; NAME_MAX],
+}
+
+impl CName {
+    fn new(s: &str, service: &'static str) -> Result<Self, OfError> {
+        if s.len() >= NAME_MAX || s.as_bytes().contains(&0) {
+            return Err(OfError::BadArgument { service });
+        }
+        let mut buf = [0u8; NAME_MAX];
+        buf[..s.len()].copy_from_slice(s.as_bytes());
+        Ok(CName { buf })
+    }
+    fn phys(&self) -> u32 {
+        virt_to_phys(self.buf.as_ptr() as u64) as u32
+    }
+}
+
+impl OfClient {
+    /// # Safety
+    /// `entry` must be the client-interface entry point the firmware passed in r5, and the
+    /// firmware must still be intact (not overwritten by the kernel).
+    pub const unsafe fn new(entry: u64) -> Self {
+        OfClient { entry }
+    }
+
+    pub fn entry(&self) -> u64 {
+        self.entry
+    }
+
+    /// Raw call: `args` in, `rets` out (host-endian values; converted here).
+    pub fn call(
+        &self,
+        service: &'static CStr,
+        args: &[u32],
+        rets: &mut [u32],
+    ) -> Result<(), OfError> {
+        let name = service.to_str().unwrap_or("?");
+        let (nargs, nret) = (args.len(), rets.len());
+        if nargs + nret > 12 {
+            return Err(OfError::BadArgument { service: name });
+        }
+        let mut block = Args { cells: [0; 15] };
+        block.cells[0] = (virt_to_phys(service.as_ptr() as u64) as u32).to_be();
+        block.cells[1] = (nargs as u32).to_be();
+        block.cells[2] = (nret as u32).to_be();
+        for (i, a) in args.iter().enumerate() {
+            block.cells[3 + i] = a.to_be();
+        }
+        let rc = {
+            let _window = FirmwareWindow::open();
+            // SAFETY: entry is the live client interface (OfClient::new's contract); the
+            // block and every buffer its cells point to are kernel memory below 4 GiB that
+            // outlives the call; __of_call preserves the kernel's non-volatile state.
+            unsafe { __of_call(virt_to_phys(&raw mut block as u64), self.entry) }
+        };
+        if rc != 0 {
+            return Err(OfError::CallFailed { service: name });
+        }
+        for (i, r) in rets.iter_mut().enumerate() {
+            // SAFETY: volatile read of cells the firmware wrote behind the compiler.
+            *r = u32::from_be(unsafe { core::ptr::read_volatile(&block.cells[3 + nargs + i]) });
+        }
+        Ok(())
+    }
+
+    /// `finddevice`: the node at a path, or an error when there is none.
+    pub fn finddevice(&self, path: &str) -> Result<Phandle, OfError> {
+        let service = "finddevice";
+        let p = CName::new(path, service)?;
+        let mut r = [0u32; 1];
+        self.call(c"finddevice", &[p.phys()], &mut r)?;
+        if r[0] == 0 || r[0] == u32::MAX {
+            return Err(OfError::Failed { service });
+        }
+        Ok(Phandle(r[0]))
+    }
+
+    /// `getproplen`: the length of a property, or an error when it does not exist.
+    pub fn getproplen(&self, node: Phandle, name: &str) -> Result<usize, OfError> {
+        let service = "getproplen";
+        let n = CName::new(name, service)?;
+        let mut r = [0u32; 1];
+        self.call(c"getproplen", &[node.0, n.phys()], &mut r)?;
+        if r[0] as i32 == -1 {
+            return Err(OfError::Failed { service });
+        }
+        Ok(r[0] as usize)
+    }
+
+    /// `getprop` into `buf`; returns the property's full length (which may exceed
+    /// `buf.len()`, in which case only `buf.len()` bytes were copied).
+    pub fn getprop(&self, node: Phandle, name: &str, buf: &mut [u8]) -> Result<usize, OfError> {
+        let service = "getprop";
+        let n = CName::new(name, service)?;
+        let mut r = [0u32; 1];
+        let addr = virt_to_phys(buf.as_mut_ptr() as u64) as u32;
+        self.call(
+            c"getprop",
+            &[node.0, n.phys(), addr, buf.len() as u32],
+            &mut r,
+        )?;
+        if r[0] as i32 == -1 {
+            return Err(OfError::Failed { service });
+        }
+        // The firmware wrote `buf` through its physical address.
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+        Ok(r[0] as usize)
+    }
+
+    /// `getprop` of a single big-endian cell.
+    pub fn getprop_u32(&self, node: Phandle, name: &str) -> Result<u32, OfError> {
+        let mut b = [0u8; 4];
+        match self.getprop(node, name, &mut b)? {
+            4 => Ok(u32::from_be_bytes(b)),
+            _ => Err(OfError::Failed { service: "getprop" }),
+        }
+    }
+
+    /// `child`: first child of a node.
+    pub fn child(&self, node: Phandle) -> Result<Option<Phandle>, OfError> {
+        let mut r = [0u32; 1];
+        self.call(c"child", &[node.0], &mut r)?;
+        Ok((r[0] != 0 && r[0] != u32::MAX).then_some(Phandle(r[0])))
+    }
+
+    /// `peer`: next sibling of a node (`Phandle(0)` gives the root).
+    pub fn peer(&self, node: Phandle) -> Result<Option<Phandle>, OfError> {
+        let mut r = [0u32; 1];
+        self.call(c"peer", &[node.0], &mut r)?;
+        Ok((r[0] != 0 && r[0] != u32::MAX).then_some(Phandle(r[0])))
+    }
+}

@@ -1,0 +1,142 @@
+//! Special-purpose register access (MSR, timebase, PVR).
+
+use bitflags::bitflags;
+
+bitflags! {
+    /// Machine State Register bits (Power ISA, 64-bit; bit values, not IBM bit numbers).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Msr: u64 {
+        const SF = 1 << 63;
+        const HV = 1 << 60;
+        const VEC = 1 << 25;
+        const VSX = 1 << 23;
+        const EE = 1 << 15;
+        const PR = 1 << 14;
+        const FP = 1 << 13;
+        const ME = 1 << 12;
+        const FE0 = 1 << 11;
+        const SE = 1 << 10;
+        const BE = 1 << 9;
+        const FE1 = 1 << 8;
+        const IR = 1 << 5;
+        const DR = 1 << 4;
+        const PMM = 1 << 2;
+        const RI = 1 << 1;
+        const LE = 1 << 0;
+    }
+}
+
+/// Names in the order Linux's `printbits` shows them (`<SF,ME,RI,LE>`).
+pub const MSR_NAMES: &[(Msr, &str)] = &[
+    (Msr::SF, "SF"),
+    (Msr::HV, "HV"),
+    (Msr::VEC, "VEC"),
+    (Msr::VSX, "VSX"),
+    (Msr::EE, "EE"),
+    (Msr::PR, "PR"),
+    (Msr::FP, "FP"),
+    (Msr::ME, "ME"),
+    (Msr::FE0, "FE0"),
+    (Msr::SE, "SE"),
+    (Msr::BE, "BE"),
+    (Msr::FE1, "FE1"),
+    (Msr::IR, "IR"),
+    (Msr::DR, "DR"),
+    (Msr::PMM, "PMM"),
+    (Msr::RI, "RI"),
+    (Msr::LE, "LE"),
+];
+
+/// Writes `<SF,ME,RI,LE>` for an MSR value.
+pub struct MsrBits(pub u64);
+
+impl core::fmt::Display for MsrBits {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("<")?;
+        let mut first = true;
+        for &(bit, name) in MSR_NAMES {
+            if self.0 & bit.bits() != 0 {
+                if !first {
+                    f.write_str(",")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        f.write_str(">")
+    }
+}
+
+pub fn mfmsr() -> u64 {
+    let v: u64;
+    // SAFETY: reading the MSR has no side effects.
+    unsafe { core::arch::asm!("mfmsr {0}", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Write the MSR (mtmsrd, L=0) and synchronise.
+///
+/// # Safety
+/// The new MSR must keep the kernel running: 64-bit, little-endian, and IR/DR only when the
+/// current code and data are mapped.
+pub unsafe fn mtmsrd(v: u64) {
+    // SAFETY: the caller vouches for the new machine state.
+    unsafe { core::arch::asm!("mtmsrd {0}", "isync", in(reg) v, options(nostack)) };
+}
+
+/// The timebase (SPR 268).
+#[inline]
+pub fn mftb() -> u64 {
+    let v: u64;
+    // SAFETY: reading the timebase has no side effects.
+    unsafe {
+        core::arch::asm!("mfspr {0}, 268", out(reg) v, options(nomem, nostack, preserves_flags))
+    };
+    v
+}
+
+/// Processor Version Register (SPR 287).
+pub fn mfpvr() -> u32 {
+    let v: u64;
+    // SAFETY: reading the PVR has no side effects.
+    unsafe {
+        core::arch::asm!("mfspr {0}, 287", out(reg) v, options(nomem, nostack, preserves_flags))
+    };
+    v as u32
+}
+
+/// CPU family name for a PVR, as Linux's cputable names them.
+pub fn pvr_name(pvr: u32) -> &'static str {
+    match pvr >> 16 {
+        0x003f => "POWER7",
+        0x004a => "POWER7+",
+        0x004b => "POWER8E",
+        0x004c => "POWER8NVL",
+        0x004d => "POWER8",
+        0x004e => "POWER9",
+        0x0080 => "POWER10",
+        0x0082 => "POWER11",
+        _ => "unknown",
+    }
+}
+
+/// Flush a range of instructions just written as data so that they can be executed.
+pub fn flush_icache_range(start: usize, end: usize) {
+    const LINE: usize = 128;
+    let mut a = start & !(LINE - 1);
+    while a < end {
+        // SAFETY: dcbst writes back a data cache block; harmless on any mapped address.
+        unsafe { core::arch::asm!("dcbst 0, {0}", in(reg) a, options(nostack)) };
+        a += LINE;
+    }
+    // SAFETY: sync orders the stores above.
+    unsafe { core::arch::asm!("sync", options(nostack)) };
+    let mut a = start & !(LINE - 1);
+    while a < end {
+        // SAFETY: icbi invalidates an instruction cache block; harmless on any address.
+        unsafe { core::arch::asm!("icbi 0, {0}", in(reg) a, options(nostack)) };
+        a += LINE;
+    }
+    // SAFETY: context synchronisation so that later fetches see the new instructions.
+    unsafe { core::arch::asm!("sync", "isync", options(nostack)) };
+}

@@ -1,0 +1,24 @@
+//! Deliberate faults for the boot self-tests (`selftest.fault=`).
+
+use sparsek::bootparam::SelftestFault;
+use sparsek::pr_emerg;
+
+const PR_PREFIX: &str = "selftest: ";
+
+unsafe extern "C" {
+    fn __selftest_illegal();
+}
+
+/// Provoke the fault; never returns normally (the exception path ends the kernel).
+pub fn provoke(fault: SelftestFault) -> ! {
+    match fault {
+        SelftestFault::Program => {
+            let addr = __selftest_illegal as *const () as u64;
+            pr_emerg!("executing an illegal instruction at {addr:016x}");
+            // SAFETY: the callee's first word is an illegal instruction: the program check
+            // is taken before anything else happens, and the handler does not return.
+            unsafe { __selftest_illegal() };
+        }
+    }
+    super::fatal("selftest: the fault did not trap")
+}

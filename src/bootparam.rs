@@ -1,0 +1,229 @@
+//! The kernel's boot parameters: what the command line can ask for, parsed once at boot.
+//!
+//! | parameter | effect |
+//! |---|---|
+//! | `loglevel=N` | console log level (records with a level below N are printed) |
+//! | `debug` | console log level 8: `pr_debug!` output too |
+//! | `quiet` | console log level 4: errors and worse only |
+//! | `selftest.poweroff_at_entry` | power off at the first Rust instruction (benchmark floor) |
+//! | `selftest.panic` | panic once the kernel is up (tests the failure path) |
+//! | `selftest.fault=program` | execute an illegal instruction (tests the exception path) |
+//!
+//! Later parameters take precedence over earlier ones, as in Linux. A malformed value is
+//! reported and ignored; unknown parameters are reported once, in one line.
+
+use crate::cmdline::{self, Param, name_eq};
+use crate::printk::{CONSOLE_LOGLEVEL_DEBUG, CONSOLE_LOGLEVEL_DEFAULT, CONSOLE_LOGLEVEL_QUIET};
+
+/// An exception `selftest.fault=` provokes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelftestFault {
+    /// An illegal instruction: the program-check interrupt (vector 0x700).
+    Program,
+}
+
+impl SelftestFault {
+    pub const NAMES: &'static [(&'static str, SelftestFault)] =
+        &[("program", SelftestFault::Program)];
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(n, _)| *n == s).map(|&(_, f)| f)
+    }
+}
+
+/// A parameter whose value could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamError<'a> {
+    pub name: &'a str,
+    pub value: Option<&'a str>,
+    pub reason: &'static str,
+}
+
+const MAX_ERRORS: usize = 8;
+
+/// Everything the command line asked for.
+#[derive(Clone, Debug)]
+pub struct BootParams<'a> {
+    pub cmdline: &'a str,
+    pub loglevel: u8,
+    pub poweroff_at_entry: bool,
+    pub selftest_panic: bool,
+    pub selftest_fault: Option<SelftestFault>,
+    errors: [Option<ParamError<'a>>; MAX_ERRORS],
+    /// Malformed parameters beyond the first MAX_ERRORS.
+    pub errors_dropped: usize,
+}
+
+/// The names this kernel understands (compare with `name_eq`).
+const KNOWN: &[&str] = &[
+    "loglevel",
+    "debug",
+    "quiet",
+    "selftest.poweroff_at_entry",
+    "selftest.panic",
+    "selftest.fault",
+];
+
+/// Is this a parameter the kernel acts on?
+pub fn is_known(name: &str) -> bool {
+    KNOWN.iter().any(|k| name_eq(k, name))
+}
+
+impl<'a> BootParams<'a> {
+    pub fn parse(cmdline: &'a str) -> Self {
+        let mut p = BootParams {
+            cmdline,
+            loglevel: CONSOLE_LOGLEVEL_DEFAULT,
+            poweroff_at_entry: false,
+            selftest_panic: false,
+            selftest_fault: None,
+            errors: [None; MAX_ERRORS],
+            errors_dropped: 0,
+        };
+        for param in cmdline::parse(cmdline) {
+            p.apply(param);
+        }
+        p
+    }
+
+    /// Only the question the very first Rust code asks, with no other work done.
+    pub fn wants_poweroff_at_entry(cmdline: &str) -> bool {
+        cmdline::parse(cmdline).any(|p| name_eq(p.name, "selftest.poweroff_at_entry"))
+    }
+
+    fn error(&mut self, param: Param<'a>, reason: &'static str) {
+        match self.errors.iter_mut().find(|e| e.is_none()) {
+            Some(slot) => {
+                *slot = Some(ParamError {
+                    name: param.name,
+                    value: param.value,
+                    reason,
+                })
+            }
+            None => self.errors_dropped += 1,
+        }
+    }
+
+    fn flag(&mut self, param: Param<'a>) -> bool {
+        if param.value.is_some() {
+            self.error(param, "takes no value");
+            false
+        } else {
+            true
+        }
+    }
+
+    fn apply(&mut self, param: Param<'a>) {
+        let name = param.name;
+        if name_eq(name, "loglevel") {
+            match param.value.and_then(cmdline::parse_int) {
+                Some(n) if (0..=15).contains(&n) => self.loglevel = n as u8,
+                _ => self.error(param, "expects a number from 0 to 15"),
+            }
+        } else if name_eq(name, "debug") {
+            if self.flag(param) {
+                self.loglevel = CONSOLE_LOGLEVEL_DEBUG;
+            }
+        } else if name_eq(name, "quiet") {
+            if self.flag(param) {
+                self.loglevel = CONSOLE_LOGLEVEL_QUIET;
+            }
+        } else if name_eq(name, "selftest.poweroff_at_entry") {
+            if self.flag(param) {
+                self.poweroff_at_entry = true;
+            }
+        } else if name_eq(name, "selftest.panic") {
+            if self.flag(param) {
+                self.selftest_panic = true;
+            }
+        } else if name_eq(name, "selftest.fault") {
+            match param.value.and_then(SelftestFault::from_name) {
+                Some(f) => self.selftest_fault = Some(f),
+                None => self.error(param, "expects one of: program"),
+            }
+        }
+    }
+
+    /// Parameters whose values were rejected, in command-line order.
+    pub fn errors(&self) -> impl Iterator<Item = &ParamError<'a>> {
+        self.errors.iter().flatten()
+    }
+
+    /// Parameters the kernel does not know, in command-line order.
+    pub fn unknown(&self) -> impl Iterator<Item = Param<'a>> + 'a {
+        cmdline::parse(self.cmdline).filter(|p| !is_known(p.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    #[test]
+    fn defaults() {
+        let p = BootParams::parse("");
+        assert_eq!(p.loglevel, 7);
+        assert!(!p.poweroff_at_entry && !p.selftest_panic);
+        assert_eq!(p.selftest_fault, None);
+        assert_eq!(p.errors().count(), 0);
+        assert_eq!(p.unknown().count(), 0);
+    }
+
+    #[test]
+    fn loglevel_debug_quiet_last_one_wins() {
+        assert_eq!(BootParams::parse("debug").loglevel, 8);
+        assert_eq!(BootParams::parse("quiet").loglevel, 4);
+        assert_eq!(BootParams::parse("debug quiet").loglevel, 4);
+        assert_eq!(BootParams::parse("quiet loglevel=0x6").loglevel, 6);
+        assert_eq!(BootParams::parse("loglevel=3 debug").loglevel, 8);
+    }
+
+    #[test]
+    fn bad_values_are_reported_and_ignored() {
+        let p = BootParams::parse("loglevel=x loglevel=99 debug=1 selftest.fault=nope loglevel");
+        assert_eq!(p.loglevel, 7);
+        let errs: Vec<_> = p.errors().map(|e| (e.name, e.value)).collect();
+        assert_eq!(
+            errs,
+            [
+                ("loglevel", Some("x")),
+                ("loglevel", Some("99")),
+                ("debug", Some("1")),
+                ("selftest.fault", Some("nope")),
+                ("loglevel", None),
+            ]
+        );
+        assert_eq!(p.unknown().count(), 0);
+    }
+
+    #[test]
+    fn too_many_errors_are_counted() {
+        let line = "debug=1 ".repeat(MAX_ERRORS + 3);
+        let p = BootParams::parse(&line);
+        assert_eq!(p.errors().count(), MAX_ERRORS);
+        assert_eq!(p.errors_dropped, 3);
+    }
+
+    #[test]
+    fn selftests_and_dash_underscore() {
+        let p =
+            BootParams::parse("selftest.poweroff-at-entry selftest.panic selftest.fault=program");
+        assert!(p.poweroff_at_entry && p.selftest_panic);
+        assert_eq!(p.selftest_fault, Some(SelftestFault::Program));
+        assert!(BootParams::wants_poweroff_at_entry(
+            "a=b selftest.poweroff_at_entry"
+        ));
+        assert!(!BootParams::wants_poweroff_at_entry(
+            "selftest.poweroff_at_entry_not"
+        ));
+    }
+
+    #[test]
+    fn unknown_parameters_listed_in_order() {
+        let p = BootParams::parse(r#"foo debug bar=1 "baz qux"=2 console=hvc0"#);
+        let unk: Vec<_> = p.unknown().map(|p| p.name).collect();
+        assert_eq!(unk, ["foo", "bar", "baz qux", "console"]);
+    }
+}

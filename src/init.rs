@@ -1,0 +1,112 @@
+//! start_kernel: the boot sequence, one step per line, in the order it must happen.
+
+use alloc::vec::Vec;
+
+use sparsek::bootparam::BootParams;
+use sparsek::printk;
+use sparsek::{pr_err, pr_info, pr_notice, pr_warn};
+
+use crate::arch::{self, BootInfo};
+use crate::heap;
+
+const PR_PREFIX: &str = "";
+
+pub fn start_kernel(boot: BootInfo) -> ! {
+    // The command line decides how much is printed, so it is parsed before the banner.
+    let params = BootParams::parse(boot.cmdline);
+    printk::set_console_loglevel(params.loglevel);
+    banner(&boot);
+    // The heap before anything that allocates.
+    let (heap_start, heap_size) = heap::init();
+    heap_self_check(heap_start, heap_size);
+    report_params(&params, &boot);
+
+    if params.selftest_panic {
+        panic!("selftest.panic requested");
+    }
+    if let Some(fault) = params.selftest_fault {
+        arch::selftest::provoke(fault);
+    }
+    arch::power_off()
+}
+
+fn banner(boot: &BootInfo) {
+    pr_notice!(
+        "sparsek version {} ({}) git {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("SPARSEK_RUSTC"),
+        env!("SPARSEK_GIT")
+    );
+    let pvr = boot.pvr;
+    pr_info!(
+        "CPU: {} revision {}.{} (pvr {:04x} {:04x})",
+        arch::regs::pvr_name(pvr),
+        (pvr >> 8) & 0xf,
+        pvr & 0xff,
+        pvr >> 16,
+        pvr & 0xffff
+    );
+    match boot.path {
+        arch::FirmwarePath::Fdt => pr_info!(
+            "Firmware: FDT (r5 = 0, device tree at 0x{:x}), entry MSR 0x{:016x} {}",
+            boot.r3,
+            boot.entry_msr,
+            arch::regs::MsrBits(boot.entry_msr)
+        ),
+        path => pr_info!(
+            "Firmware: {} (client interface at 0x{:x}), entry MSR 0x{:016x} {}",
+            path.name(),
+            boot.r5,
+            boot.entry_msr,
+            arch::regs::MsrBits(boot.entry_msr)
+        ),
+    }
+    pr_info!("time: timebase-frequency {} Hz", boot.timebase_freq);
+    pr_notice!("Kernel command line: {}", boot.cmdline);
+}
+
+fn report_params(params: &BootParams, boot: &BootInfo) {
+    if boot.cmdline_truncated {
+        pr_warn!(
+            "Kernel command line: longer than {} bytes, truncated",
+            arch::entry::COMMAND_LINE_SIZE - 1
+        );
+    }
+    for e in params.errors() {
+        match e.value {
+            Some(v) => pr_err!(
+                "Malformed kernel parameter '{}={}': {}",
+                e.name,
+                v,
+                e.reason
+            ),
+            None => pr_err!("Malformed kernel parameter '{}': {}", e.name, e.reason),
+        }
+    }
+    if params.errors_dropped > 0 {
+        pr_err!(
+            "... and {} more malformed parameters",
+            params.errors_dropped
+        );
+    }
+    let unknown: Vec<&str> = params.unknown().map(|p| p.name).collect();
+    if !unknown.is_empty() {
+        // Linux says "will be passed to user space"; this kernel has none, so: ignored.
+        pr_notice!(
+            "Unknown kernel command line parameters \"{}\", ignored.",
+            unknown.join(" ")
+        );
+    }
+}
+
+fn heap_self_check(start: usize, size: usize) {
+    // One allocation round trip proves the allocator owns the region before anything
+    // depends on it.
+    let v: Vec<u64> = (0..512).collect();
+    let ok = v.iter().sum::<u64>() == 511 * 512 / 2 && heap::used() >= 512 * 8;
+    drop(v);
+    if !ok || heap::used() != 0 {
+        panic!("heap self-check failed");
+    }
+    pr_info!("heap: {} KiB at 0x{:x}", size / 1024, start);
+}

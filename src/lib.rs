@@ -1,0 +1,9 @@
+//! Portable kernel logic: everything that does not touch the hardware. It is `no_std` when
+//! built for the kernel target and a normal library on the host, where `cargo test` runs
+//! its unit tests.
+#![cfg_attr(target_os = "none", no_std)]
+
+pub mod bootparam;
+pub mod cmdline;
+pub mod fdt;
+pub mod printk;
