@@ -238,10 +238,10 @@ impl<'a> Fdt<'a> {
             12,
         )?;
         within(header.off_mem_rsvmap, 16, "memory reservation map", 16)?;
-        if header.off_dt_struct % 4 != 0 {
+        if !header.off_dt_struct.is_multiple_of(4) {
             return err(Misaligned("structure block"), 8);
         }
-        if header.off_mem_rsvmap % 8 != 0 {
+        if !header.off_mem_rsvmap.is_multiple_of(8) {
             return err(Misaligned("memory reservation map"), 16);
         }
         let fdt = Fdt {
@@ -565,7 +565,7 @@ pub mod builder {
             self.structs.extend_from_slice(&1u32.to_be_bytes());
             self.structs.extend_from_slice(name.as_bytes());
             self.structs.push(0);
-            while self.structs.len() % 4 != 0 {
+            while !self.structs.len().is_multiple_of(4) {
                 self.structs.push(0);
             }
             self
@@ -598,7 +598,7 @@ pub mod builder {
                 .extend_from_slice(&(value.len() as u32).to_be_bytes());
             self.structs.extend_from_slice(&(off as u32).to_be_bytes());
             self.structs.extend_from_slice(value);
-            while self.structs.len() % 4 != 0 {
+            while !self.structs.len().is_multiple_of(4) {
                 self.structs.push(0);
             }
             self

@@ -61,6 +61,9 @@ fn banner(boot: &BootInfo) {
             arch::regs::MsrBits(boot.entry_msr)
         ),
     }
+    if boot.path != arch::FirmwarePath::Fdt && boot.r4 != 0 {
+        pr_info!("initrd: 0x{:x}, 0x{:x} bytes", boot.r3, boot.r4);
+    }
     pr_info!("time: timebase-frequency {} Hz", boot.timebase_freq);
     pr_notice!("Kernel command line: {}", boot.cmdline);
 }

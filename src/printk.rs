@@ -8,9 +8,10 @@
 //!
 //! Each module that logs declares its prefix, which the `pr_*!` macros pick up at the call
 //! site:
-//! ```ignore
+//! ```
+//! use sparsek::pr_info;
 //! const PR_PREFIX: &str = "memblock: ";
-//! pr_info!("reserved {} bytes", n);
+//! pr_info!("reserved {} bytes", 4096);
 //! ```
 
 use core::fmt::{self, Write};

@@ -1,1 +1,356 @@
+//! QEMU boot tests: build the kernel once, boot it in several configurations, assert on
+//! the console log and the exit status. Every console log is kept under
+//! `target/qemu/tests/<test>.log` for inspection.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use qemu_harness::{BootOptions, Firmware, Machine, Outcome, Verdict, repo_root};
+
+/// The kernel ELF: `$SPARSEK_KERNEL` (qemu/test builds it first) or built here once.
+fn kernel() -> &'static Path {
+    static KERNEL: OnceLock<PathBuf> = OnceLock::new();
+    KERNEL.get_or_init(|| match std::env::var_os("SPARSEK_KERNEL") {
+        Some(k) => PathBuf::from(k),
+        None => qemu_harness::build_kernel().expect("kernel build"),
+    })
+}
+
+fn log_path(name: &str) -> PathBuf {
+    repo_root().join(format!("target/qemu/tests/{name}.log"))
+}
+
+fn boot(name: &str, machine: Machine) -> Outcome {
+    let timeout = match machine.firmware {
+        Firmware::Slof => Duration::from_secs(90),
+        _ => Duration::from_secs(30),
+    };
+    let opts = BootOptions {
+        timeout: Some(timeout),
+        log: Some(log_path(name)),
+        echo: false,
+    };
+    qemu_harness::boot(&machine, kernel(), &opts).expect("QEMU starts")
+}
+
+fn vof(append: &str) -> Machine {
+    Machine {
+        firmware: Firmware::Vof,
+        append: append.into(),
+        ..Machine::default()
+    }
+}
+
+/// Assert with the log path in the message.
+macro_rules! check {
+    ($name:expr, $cond:expr, $($msg:tt)*) => {
+        assert!($cond, "{} (log: {})", format!($($msg)*), log_path($name).display())
+    };
+}
+
+fn has(o: &Outcome, prefix: &str) -> bool {
+    o.messages().any(|m| m.starts_with(prefix))
+}
+
+fn expect_success(name: &str, o: &Outcome) {
+    check!(
+        name,
+        o.verdict == Verdict::Success,
+        "verdict {:?}: {}",
+        o.verdict,
+        o.reason
+    );
+    check!(
+        name,
+        o.qemu_status == Some(0),
+        "QEMU status {:?}",
+        o.qemu_status
+    );
+    check!(
+        name,
+        o.messages().last() == Some("reboot: Power down"),
+        "last line is not reboot: Power down"
+    );
+}
+
+fn expect_banner(name: &str, o: &Outcome, firmware: &str) {
+    check!(name, has(o, "sparsek version "), "no banner");
+    check!(name, has(o, "CPU: POWER"), "no CPU line");
+    let fw = format!("Firmware: {firmware} ");
+    check!(name, has(o, &fw), "no '{fw}' line");
+    check!(name, has(o, "Kernel command line: "), "no command line");
+    check!(name, has(o, "heap: 1024 KiB at 0x"), "no heap line");
+}
+
+#[test]
+fn slof_literal_command_from_the_2018_report() {
+    // Exactly the reporter's command: no exit-status options, nothing else.
+    let name = "slof_literal_2018";
+    let out = Command::new(qemu_harness::qemu_binary())
+        .args([
+            "-nographic",
+            "-vga",
+            "none",
+            "-M",
+            "pseries",
+            "-m",
+            "2G",
+            "-kernel",
+        ])
+        .arg(kernel())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("QEMU starts");
+    let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    std::fs::create_dir_all(log_path(name).parent().unwrap()).unwrap();
+    std::fs::write(log_path(name), &console).unwrap();
+    check!(
+        name,
+        out.status.code() == Some(0),
+        "QEMU status {:?}",
+        out.status
+    );
+    let last = console
+        .lines()
+        .rfind(|l| qemu_harness::boot::is_kernel_line(l));
+    check!(
+        name,
+        last.map(qemu_harness::boot::strip_timestamp) == Some("reboot: Power down"),
+        "last kernel line {last:?}"
+    );
+    check!(
+        name,
+        console.contains("] Firmware: SLOF "),
+        "not booted through SLOF"
+    );
+}
+
+#[test]
+fn slof_default_machine_boots() {
+    let name = "slof_default";
+    let o = boot(name, Machine::default());
+    expect_success(name, &o);
+    expect_banner(name, &o, "SLOF");
+}
+
+#[test]
+fn vof_boots() {
+    let name = "vof";
+    let o = boot(name, vof(""));
+    expect_success(name, &o);
+    expect_banner(name, &o, "VOF");
+}
+
+#[test]
+fn firmwareless_fdt_entry_boots() {
+    let name = "fdt";
+    let m = Machine {
+        firmware: Firmware::None,
+        append: "loglevel=7".into(),
+        ..Machine::default()
+    };
+    let o = boot(name, m);
+    expect_success(name, &o);
+    expect_banner(name, &o, "FDT");
+    check!(
+        name,
+        has(&o, "Firmware: FDT (r5 = 0, device tree at 0x"),
+        "FDT path not recorded"
+    );
+    // The command line came through the flattened tree.
+    check!(
+        name,
+        has(&o, "Kernel command line: loglevel=7"),
+        "bootargs not read from the FDT"
+    );
+}
+
+#[test]
+fn power8_and_power10_boot() {
+    for (cpu, family) in [("power8", "CPU: POWER8 "), ("power10", "CPU: POWER10 ")] {
+        let name = format!("vof_{cpu}");
+        let m = Machine {
+            cpu: Some(cpu.into()),
+            ..vof("")
+        };
+        let o = boot(&name, m);
+        expect_success(&name, &o);
+        check!(&name, has(&o, family), "no '{family}' line");
+    }
+}
+
+#[test]
+fn selftest_panic_fails_with_panic_lines() {
+    let name = "selftest_panic";
+    let o = boot(name, vof("selftest.panic"));
+    check!(
+        name,
+        o.verdict == Verdict::KernelFailure,
+        "verdict {:?}",
+        o.verdict
+    );
+    check!(
+        name,
+        o.qemu_status == Some(1),
+        "QEMU status {:?}",
+        o.qemu_status
+    );
+    let msgs: Vec<&str> = o.messages().collect();
+    let reason = "selftest.panic requested";
+    check!(
+        name,
+        msgs.contains(&format!("Kernel panic - not syncing: {reason}").as_str()),
+        "no panic line"
+    );
+    check!(
+        name,
+        msgs.last()
+            == Some(&format!("---[ end Kernel panic - not syncing: {reason} ]---").as_str()),
+        "the end marker is not the last line"
+    );
+    check!(
+        name,
+        o.stderr.contains("OS terminated: selftest.panic requested"),
+        "no os-term"
+    );
+    check!(
+        name,
+        !msgs.contains(&"reboot: Power down"),
+        "powered down after a panic"
+    );
+}
+
+/// The program-check dump names the vector, and SRR0 is the announced instruction.
+fn expect_program_check(name: &str, o: &Outcome) {
+    check!(
+        name,
+        o.verdict == Verdict::KernelFailure,
+        "verdict {:?}",
+        o.verdict
+    );
+    check!(
+        name,
+        o.qemu_status == Some(1),
+        "QEMU status {:?}",
+        o.qemu_status
+    );
+    let addr = o
+        .messages()
+        .find_map(|m| m.strip_prefix("selftest: executing an illegal instruction at "))
+        .unwrap_or_else(|| panic!("no selftest line (log: {})", log_path(name).display()))
+        .to_string();
+    check!(
+        name,
+        has(
+            o,
+            "Unexpected exception: vector 0x700 (Program Check): illegal instruction"
+        ),
+        "vector not named"
+    );
+    check!(
+        name,
+        has(o, &format!("SRR0: {addr}  SRR1: ")),
+        "SRR0 is not {addr}"
+    );
+    for reg in ["DAR:  ", "LR:   ", "R1:   ", "GPR00: ", "Call Trace:"] {
+        check!(name, has(o, reg), "no '{reg}' in the dump");
+    }
+    let frames = o.messages().filter(|m| m.starts_with("[c0000000")).count();
+    check!(name, frames >= 2, "backtrace has {frames} frames");
+    check!(
+        name,
+        has(o, "Kernel panic - not syncing: Fatal exception"),
+        "no panic line"
+    );
+}
+
+#[test]
+fn selftest_fault_program_dumps_registers_vof() {
+    let name = "selftest_fault_vof";
+    let o = boot(name, vof("selftest.fault=program"));
+    expect_program_check(name, &o);
+}
+
+#[test]
+fn selftest_fault_program_dumps_registers_slof() {
+    let name = "selftest_fault_slof";
+    let m = Machine {
+        append: "selftest.fault=program".into(),
+        ..Machine::default()
+    };
+    let o = boot(name, m);
+    expect_program_check(name, &o);
+}
+
+#[test]
+fn poweroff_at_entry_prints_nothing_else() {
+    let name = "poweroff_at_entry";
+    let o = boot(name, vof("selftest.poweroff_at_entry debug"));
+    expect_success(name, &o);
+    let msgs: Vec<&str> = o.messages().collect();
+    check!(
+        name,
+        msgs == ["reboot: Power down"],
+        "kernel printed {msgs:?}"
+    );
+}
+
+#[test]
+fn command_line_is_parsed_linux_style() {
+    let name = "cmdline";
+    let o = boot(
+        name,
+        vof(r#"foo "bar baz"=1 selftest.fault=nope loglevel=x debug hash-debug_x=2"#),
+    );
+    expect_success(name, &o);
+    check!(
+        name,
+        has(
+            &o,
+            r#"Unknown kernel command line parameters "foo bar baz hash-debug_x", ignored."#
+        ),
+        "unknown parameters not reported once"
+    );
+    let unknown_lines = o
+        .messages()
+        .filter(|m| m.starts_with("Unknown kernel"))
+        .count();
+    check!(
+        name,
+        unknown_lines == 1,
+        "{unknown_lines} unknown-parameter lines"
+    );
+    check!(
+        name,
+        has(
+            &o,
+            "Malformed kernel parameter 'selftest.fault=nope': expects one of: program"
+        ),
+        "bad selftest.fault not reported"
+    );
+    check!(
+        name,
+        has(&o, "Malformed kernel parameter 'loglevel=x'"),
+        "bad loglevel not reported"
+    );
+}
+
+#[test]
+fn quiet_hides_the_banner_but_not_the_last_words() {
+    let name = "quiet";
+    let o = boot(name, vof("quiet"));
+    expect_success(name, &o);
+    check!(
+        name,
+        !has(&o, "sparsek version"),
+        "banner printed despite quiet"
+    );
+    let o = boot("quiet_panic", vof("quiet selftest.panic"));
+    check!(
+        "quiet_panic",
+        has(&o, "Kernel panic - not syncing: selftest.panic requested"),
+        "panic hidden by quiet"
+    );
+}

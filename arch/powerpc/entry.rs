@@ -42,7 +42,6 @@ pub const COMMAND_LINE_SIZE: usize = 2048;
 /// What the architecture hands to start_kernel.
 pub struct BootInfo {
     pub path: FirmwarePath,
-    pub firmware: Firmware,
     /// r3, r4, r5 as the kernel was entered.
     pub r3: u64,
     pub r4: u64,
@@ -64,11 +63,6 @@ pub fn now_ns() -> u64 {
     let ticks = mftb().wrapping_sub(ENTRY_TB.load(Ordering::Relaxed));
     let freq = TB_FREQ.load(Ordering::Relaxed).max(1);
     ((ticks as u128 * 1_000_000_000) / freq as u128) as u64
-}
-
-/// Timebase value at kernel entry.
-pub fn entry_tb() -> u64 {
-    ENTRY_TB.load(Ordering::Relaxed)
 }
 
 struct CmdlineBuf(core::cell::UnsafeCell<[u8; COMMAND_LINE_SIZE]>);
@@ -170,7 +164,6 @@ extern "C" fn __sparsek_entry(r3: u64, r4: u64, r5: u64, entry_msr: u64) -> ! {
     let path = identify(&firmware);
     let boot = BootInfo {
         path,
-        firmware,
         r3,
         r4,
         r5,

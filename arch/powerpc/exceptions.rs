@@ -153,11 +153,6 @@ impl Drop for FirmwareWindow {
     }
 }
 
-/// Forget the firmware's bytes: the firmware is no longer called.
-pub fn firmware_gone() {
-    FIRMWARE_SAVE.lock().1 = false;
-}
-
 /// Name of an interrupt vector.
 pub fn vector_name(trap: u64) -> &'static str {
     match trap {
@@ -222,7 +217,7 @@ fn stack_bounds() -> [(u64, u64); 2] {
 }
 
 fn on_known_stack(sp: u64, len: u64) -> bool {
-    sp % 16 == 0
+    sp.is_multiple_of(16)
         && stack_bounds()
             .iter()
             .any(|&(lo, hi)| sp >= lo && sp.saturating_add(len) <= hi)

@@ -4,9 +4,6 @@
 
 use core::fmt;
 
-pub const H_REMOVE: u64 = 0x04;
-pub const H_ENTER: u64 = 0x08;
-pub const H_READ: u64 = 0x0c;
 pub const H_PUT_TERM_CHAR: u64 = 0x58;
 pub const H_SET_MODE: u64 = 0x31c;
 /// QEMU's private hypercall that runs an RTAS call (what SLOF's RTAS blob does).
@@ -24,12 +21,6 @@ pub struct HStatus(pub i64);
 impl HStatus {
     pub const SUCCESS: HStatus = HStatus(0);
     pub const BUSY: HStatus = HStatus(1);
-    pub const HARDWARE: HStatus = HStatus(-1);
-    pub const FUNCTION: HStatus = HStatus(-2);
-    pub const PRIVILEGE: HStatus = HStatus(-3);
-    pub const PARAMETER: HStatus = HStatus(-4);
-    pub const PTEG_FULL: HStatus = HStatus(-6);
-    pub const NOT_FOUND: HStatus = HStatus(-7);
 
     /// PAPR's name for the status.
     pub fn name(self) -> &'static str {

@@ -82,10 +82,6 @@ impl OfClient {
         OfClient { entry }
     }
 
-    pub fn entry(&self) -> u64 {
-        self.entry
-    }
-
     /// Raw call: `args` in, `rets` out (host-endian values; converted here).
     pub fn call(
         &self,
@@ -132,18 +128,6 @@ impl OfClient {
             return Err(OfError::Failed { service });
         }
         Ok(Phandle(r[0]))
-    }
-
-    /// `getproplen`: the length of a property, or an error when it does not exist.
-    pub fn getproplen(&self, node: Phandle, name: &str) -> Result<usize, OfError> {
-        let service = "getproplen";
-        let n = CName::new(name, service)?;
-        let mut r = [0u32; 1];
-        self.call(c"getproplen", &[node.0, n.phys()], &mut r)?;
-        if r[0] as i32 == -1 {
-            return Err(OfError::Failed { service });
-        }
-        Ok(r[0] as usize)
     }
 
     /// `getprop` into `buf`; returns the property's full length (which may exceed

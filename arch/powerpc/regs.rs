@@ -67,23 +67,6 @@ impl core::fmt::Display for MsrBits {
     }
 }
 
-pub fn mfmsr() -> u64 {
-    let v: u64;
-    // SAFETY: reading the MSR has no side effects.
-    unsafe { core::arch::asm!("mfmsr {0}", out(reg) v, options(nomem, nostack, preserves_flags)) };
-    v
-}
-
-/// Write the MSR (mtmsrd, L=0) and synchronise.
-///
-/// # Safety
-/// The new MSR must keep the kernel running: 64-bit, little-endian, and IR/DR only when the
-/// current code and data are mapped.
-pub unsafe fn mtmsrd(v: u64) {
-    // SAFETY: the caller vouches for the new machine state.
-    unsafe { core::arch::asm!("mtmsrd {0}", "isync", in(reg) v, options(nostack)) };
-}
-
 /// The timebase (SPR 268).
 #[inline]
 pub fn mftb() -> u64 {

@@ -1,1 +1,69 @@
-//! placeholder
+//! Host side of the kernel: build it, boot it under `qemu-system-ppc64 -M pseries`,
+//! capture and classify the boot. Used by `qemu/run` and by the boot tests in `tests/`.
+
+pub mod boot;
+pub mod cli;
+pub mod machine;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub use boot::{BootOptions, Outcome, Verdict, boot};
+pub use machine::{Firmware, Machine};
+
+/// Exit statuses of `qemu/run` (a documented contract; see the README).
+pub mod exit {
+    /// The kernel reported success (`reboot: Power down`, QEMU exited 0).
+    pub const SUCCESS: i32 = 0;
+    /// The kernel reported failure (panic / unexpected exception: QEMU exited 1), or
+    /// ended without reporting success.
+    pub const KERNEL_FAILURE: i32 = 1;
+    /// Bad options.
+    pub const USAGE: i32 = 2;
+    /// The kernel (or the harness) did not build.
+    pub const BUILD_FAILURE: i32 = 3;
+    /// QEMU is missing, could not start, or failed before the kernel printed anything.
+    pub const QEMU_ERROR: i32 = 4;
+    /// The boot did not finish within the timeout (QEMU was killed).
+    pub const TIMEOUT: i32 = 124;
+}
+
+/// The repository root (this crate lives in `<root>/qemu/harness`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// Build the kernel with `qemu/build`; returns the ELF path it prints last.
+pub fn build_kernel() -> Result<PathBuf, String> {
+    let script = repo_root().join("qemu/build");
+    let out = Command::new(&script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} failed ({})", script.display(), out.status));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .ok_or_else(|| "qemu/build printed no kernel path".to_string())?;
+    let path = PathBuf::from(last.trim());
+    if !path.is_file() {
+        return Err(format!(
+            "qemu/build named {} which does not exist",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+/// The QEMU binary to run (`$QEMU` overrides).
+pub fn qemu_binary() -> String {
+    std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-ppc64".to_string())
+}

@@ -1,0 +1,316 @@
+//! Boot a machine, stream and capture its console, and classify the result.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::exit;
+use crate::machine::{Firmware, Machine, boot_rom_bytes, shell_quote};
+
+#[derive(Clone, Debug, Default)]
+pub struct BootOptions {
+    /// Kill QEMU after this long (None: wait forever).
+    pub timeout: Option<Duration>,
+    /// Write the console log (CR stripped) here.
+    pub log: Option<PathBuf>,
+    /// Copy QEMU's output to our stdout/stderr while it runs.
+    pub echo: bool,
+}
+
+/// How a boot ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// `reboot: Power down` was the kernel's last line and QEMU exited 0.
+    Success,
+    /// The kernel reported failure (QEMU exited 1 after the kernel started) or ended
+    /// without reporting success.
+    KernelFailure,
+    /// QEMU failed before the kernel printed anything (bad options, missing firmware...).
+    QemuError,
+    /// Killed after the timeout.
+    Timeout,
+}
+
+impl Verdict {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Success => exit::SUCCESS,
+            Verdict::KernelFailure => exit::KERNEL_FAILURE,
+            Verdict::QemuError => exit::QEMU_ERROR,
+            Verdict::Timeout => exit::TIMEOUT,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Success => "success",
+            Verdict::KernelFailure => "kernel failure",
+            Verdict::QemuError => "QEMU error",
+            Verdict::Timeout => "timeout",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// QEMU's exit status (None when killed or ended by a signal).
+    pub qemu_status: Option<i32>,
+    /// Everything QEMU wrote to stdout (the console), CR stripped.
+    pub console: String,
+    /// QEMU's stderr (its own messages, e.g. `OS terminated: ...`).
+    pub stderr: String,
+    pub duration: Duration,
+    /// The QEMU command line, binary first.
+    pub command: Vec<String>,
+    /// Why the verdict is what it is, in one line.
+    pub reason: String,
+}
+
+impl Outcome {
+    /// The kernel's own log lines (`[    0.001234] ...`), firmware chatter left out.
+    pub fn kernel_lines(&self) -> impl Iterator<Item = &str> {
+        self.console.lines().filter(|l| is_kernel_line(l))
+    }
+    /// The kernel's lines without their timestamps.
+    pub fn messages(&self) -> impl Iterator<Item = &str> {
+        self.kernel_lines().map(strip_timestamp)
+    }
+}
+
+/// Is this a printk line (`[SSSSS.UUUUUU] `)?
+pub fn is_kernel_line(line: &str) -> bool {
+    timestamp_len(line).is_some()
+}
+
+fn timestamp_len(line: &str) -> Option<usize> {
+    let rest = line.strip_prefix('[')?;
+    let close = rest.find("] ")?;
+    let stamp = rest[..close].trim_start();
+    let (secs, micros) = stamp.split_once('.')?;
+    let ok = !secs.is_empty()
+        && secs.bytes().all(|b| b.is_ascii_digit())
+        && micros.len() == 6
+        && micros.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(close + 3)
+}
+
+/// A printk line without its timestamp (other lines unchanged).
+pub fn strip_timestamp(line: &str) -> &str {
+    match timestamp_len(line) {
+        Some(n) => &line[n..],
+        None => line,
+    }
+}
+
+/// Decide the verdict from QEMU's status and the console.
+pub fn classify(
+    status: Option<i32>,
+    timed_out: bool,
+    console: &str,
+    stderr: &str,
+) -> (Verdict, String) {
+    let mut kernel = console.lines().filter(|l| is_kernel_line(l)).peekable();
+    let started = kernel.peek().is_some();
+    let last = kernel.last().map(strip_timestamp);
+    if timed_out {
+        let what = match last {
+            Some(l) => format!("last kernel line: {l}"),
+            None => "the kernel printed nothing".to_string(),
+        };
+        return (Verdict::Timeout, format!("timed out; {what}"));
+    }
+    let panic_line = console
+        .lines()
+        .map(strip_timestamp)
+        .find(|l| l.starts_with("Kernel panic - not syncing: "));
+    match (status, last) {
+        (Some(0), Some("reboot: Power down")) => (Verdict::Success, "reboot: Power down".into()),
+        (Some(0), Some(l)) => (
+            Verdict::KernelFailure,
+            format!("QEMU exited 0 but the kernel's last line is not 'reboot: Power down': {l}"),
+        ),
+        (Some(1), _) if started => (
+            Verdict::KernelFailure,
+            panic_line
+                .map(String::from)
+                .unwrap_or_else(|| "QEMU exited 1 without a panic line".into()),
+        ),
+        (st, _) if !started => {
+            let first_err = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            (
+                Verdict::QemuError,
+                format!(
+                    "QEMU exited with {} before the kernel printed anything{}{}",
+                    st.map_or("a signal".to_string(), |s| format!("status {s}")),
+                    if first_err.is_empty() { "" } else { ": " },
+                    first_err
+                ),
+            )
+        }
+        (st, _) => (
+            Verdict::KernelFailure,
+            format!(
+                "QEMU ended with {} after the kernel started",
+                st.map_or("a signal".to_string(), |s| format!("status {s}"))
+            ),
+        ),
+    }
+}
+
+/// Where a stream is copied while QEMU runs.
+type Echo = Option<Box<dyn Write + Send>>;
+
+fn pump(mut src: impl Read + Send + 'static, echo: Echo) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut echo = echo;
+        let mut buf = [0u8; 4096];
+        loop {
+            match src.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    all.extend_from_slice(&buf[..n]);
+                    if let Some(w) = echo.as_mut() {
+                        // A closed stdout (e.g. piped into head) must not stop the capture.
+                        let _ = w.write_all(&buf[..n]).and_then(|_| w.flush());
+                    }
+                }
+            }
+        }
+        all
+    })
+}
+
+/// Where the firmware-less boot ROM is written.
+fn boot_rom_path() -> PathBuf {
+    crate::repo_root().join("target/qemu/bootrom.bin")
+}
+
+/// The QEMU command line (binary first) for booting `kernel` on `machine`.
+pub fn command_line(machine: &Machine, kernel: &Path) -> Vec<String> {
+    let rom = boot_rom_path();
+    let mut cmd = vec![crate::qemu_binary()];
+    cmd.extend(machine.qemu_args(kernel, Some(&rom)));
+    cmd
+}
+
+/// Boot `kernel` on `machine`. `Err` only when QEMU could not be started at all.
+pub fn boot(machine: &Machine, kernel: &Path, opts: &BootOptions) -> Result<Outcome, String> {
+    if machine.firmware == Firmware::None {
+        let rom = boot_rom_path();
+        std::fs::create_dir_all(rom.parent().unwrap())
+            .map_err(|e| format!("{}: {e}", rom.display()))?;
+        std::fs::write(&rom, boot_rom_bytes()).map_err(|e| format!("{}: {e}", rom.display()))?;
+    }
+    let command = command_line(machine, kernel);
+    let start = Instant::now();
+    let mut child = Command::new(&command[0])
+        .args(&command[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", command[0]))?;
+    let (out_echo, err_echo): (Echo, Echo) = if opts.echo {
+        (
+            Some(Box::new(std::io::stdout())),
+            Some(Box::new(std::io::stderr())),
+        )
+    } else {
+        (None, None)
+    };
+    let out = pump(child.stdout.take().unwrap(), out_echo);
+    let err = pump(child.stderr.take().unwrap(), err_echo);
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st.code(),
+            Ok(None) => {}
+            Err(e) => return Err(format!("waiting for QEMU: {e}")),
+        }
+        if let Some(t) = opts.timeout
+            && start.elapsed() >= t
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            timed_out = true;
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let duration = start.elapsed();
+    let console = String::from_utf8_lossy(&out.join().unwrap_or_default()).replace('\r', "");
+    let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+    let (verdict, reason) = classify(status, timed_out, &console, &stderr);
+    if let Some(log) = &opts.log {
+        if let Some(dir) = log.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let mut text = format!("# {}\n", shell_quote(&command));
+        text.push_str(&console);
+        if !stderr.is_empty() {
+            text.push_str("\n# QEMU stderr:\n");
+            text.push_str(&stderr);
+        }
+        text.push_str(&format!(
+            "\n# verdict: {} ({}) in {:.3} s\n",
+            verdict.name(),
+            reason,
+            duration.as_secs_f64()
+        ));
+        std::fs::write(log, text).map_err(|e| format!("{}: {e}", log.display()))?;
+    }
+    Ok(Outcome {
+        verdict,
+        qemu_status: status,
+        console,
+        stderr,
+        duration,
+        command,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_lines_are_recognised() {
+        assert!(is_kernel_line("[    0.001234] hello"));
+        assert!(is_kernel_line("[12345.000000] "));
+        assert!(!is_kernel_line("[    0.00123] short"));
+        assert!(!is_kernel_line("Booting from memory..."));
+        assert!(!is_kernel_line("[ x.000000] bad"));
+        assert_eq!(
+            strip_timestamp("[    0.001234] reboot: Power down"),
+            "reboot: Power down"
+        );
+        assert_eq!(strip_timestamp("SLOF"), "SLOF");
+    }
+
+    const OK: &str =
+        "SLOF junk\n[    0.1] no\n[    0.000100] a\n[    0.000200] reboot: Power down\n";
+    const PANIC: &str = "[    0.000100] a\n[    0.000200] Kernel panic - not syncing: boom\n[    0.000300] ---[ end Kernel panic - not syncing: boom ]---\n";
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify(Some(0), false, OK, "").0, Verdict::Success);
+        let (v, r) = classify(Some(1), false, PANIC, "OS terminated: boom");
+        assert_eq!(v, Verdict::KernelFailure);
+        assert_eq!(r, "Kernel panic - not syncing: boom");
+        // Exit 0 without the power-down line is not success.
+        assert_eq!(
+            classify(Some(0), false, PANIC, "").0,
+            Verdict::KernelFailure
+        );
+        // QEMU failing before the kernel ran is QEMU's problem.
+        let (v, r) = classify(Some(1), false, "", "qemu-system-ppc64: bad option\n");
+        assert_eq!(v, Verdict::QemuError);
+        assert!(r.ends_with("bad option"), "{r}");
+        assert_eq!(classify(None, true, OK, "").0, Verdict::Timeout);
+        assert_eq!(classify(None, false, PANIC, "").0, Verdict::KernelFailure);
+        assert_eq!(classify(Some(0), false, "", "").0, Verdict::QemuError);
+    }
+}
