@@ -167,18 +167,63 @@ fn firmwareless_fdt_entry_boots() {
     );
 }
 
+fn cpu_model_boots(firmware: Firmware, cpu: &str, family: &str) {
+    let name = format!("{firmware:?}_{cpu}").to_lowercase();
+    let m = Machine {
+        firmware,
+        cpu: Some(cpu.into()),
+        ..Machine::default()
+    };
+    let o = boot(&name, m);
+    expect_success(&name, &o);
+    check!(
+        &name,
+        has(&o, &format!("CPU: {family} ")),
+        "no 'CPU: {family}' line"
+    );
+}
+
 #[test]
-fn power8_and_power10_boot() {
-    for (cpu, family) in [("power8", "CPU: POWER8 "), ("power10", "CPU: POWER10 ")] {
-        let name = format!("vof_{cpu}");
-        let m = Machine {
-            cpu: Some(cpu.into()),
-            ..vof("")
-        };
-        let o = boot(&name, m);
-        expect_success(&name, &o);
-        check!(&name, has(&o, family), "no '{family}' line");
-    }
+fn vof_power8_and_power10_boot() {
+    cpu_model_boots(Firmware::Vof, "power8", "POWER8");
+    cpu_model_boots(Firmware::Vof, "power10", "POWER10");
+}
+
+#[test]
+fn slof_power8_boots() {
+    cpu_model_boots(Firmware::Slof, "power8", "POWER8");
+}
+
+#[test]
+fn slof_power10_boots() {
+    cpu_model_boots(Firmware::Slof, "power10", "POWER10");
+}
+
+#[test]
+fn initrd_numa_and_smp_machines_boot() {
+    let name = "vof_initrd_numa_smp";
+    let initrd = repo_root().join("target/qemu/tests/initrd.img");
+    let bytes: Vec<u8> = (0..12345u32).map(|i| (i * 7) as u8).collect();
+    std::fs::create_dir_all(initrd.parent().unwrap()).unwrap();
+    std::fs::write(&initrd, &bytes).unwrap();
+    let m = Machine {
+        numa: vec![1 << 30, 1 << 30],
+        smp: 2,
+        initrd: Some(initrd),
+        ..vof("")
+    };
+    let o = boot(name, m);
+    expect_success(name, &o);
+    // r3/r4 from the firmware: where QEMU put the initrd and its exact size.
+    let line = o
+        .messages()
+        .find(|m| m.starts_with("initrd: 0x"))
+        .unwrap_or_else(|| panic!("no initrd line (log: {})", log_path(name).display()));
+    check!(
+        name,
+        line.ends_with(", 0x3039 bytes"),
+        "initrd size wrong: {line}"
+    );
 }
 
 #[test]
