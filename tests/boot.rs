@@ -399,3 +399,33 @@ fn quiet_hides_the_banner_but_not_the_last_words() {
         "panic hidden by quiet"
     );
 }
+
+#[test]
+fn wrong_load_address_is_reported_before_stopping() {
+    // Linked for 0x400000: loaded elsewhere, head.S says so (no RTAS token is known that
+    // early, so the harness's timeout ends the run).
+    let name = "wrong_load_address";
+    let m = Machine {
+        extra: vec!["-M".into(), "pseries,x-vof=on,kernel-addr=0x800000".into()],
+        ..vof("")
+    };
+    let opts = BootOptions {
+        timeout: Some(Duration::from_secs(3)),
+        log: Some(log_path(name)),
+        echo: false,
+    };
+    let o = qemu_harness::boot(&m, kernel(), &opts).expect("QEMU starts");
+    check!(
+        name,
+        o.verdict == Verdict::Timeout,
+        "verdict {:?}",
+        o.verdict
+    );
+    check!(
+        name,
+        o.console.contains(
+            "sparsek: loaded away from its link address (QEMU kernel-addr must be 0x400000), stopping"
+        ),
+        "no load-address message"
+    );
+}

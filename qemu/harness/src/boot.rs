@@ -114,9 +114,11 @@ pub fn classify(
     let started = kernel.peek().is_some();
     let last = kernel.last().map(strip_timestamp);
     if timed_out {
-        let what = match last {
-            Some(l) => format!("last kernel line: {l}"),
-            None => "the kernel printed nothing".to_string(),
+        let last_any = console.lines().rev().find(|l| !l.trim().is_empty());
+        let what = match (last, last_any) {
+            (Some(l), _) => format!("last kernel line: {l}"),
+            (None, Some(l)) => format!("no kernel log line; last console line: {}", l.trim()),
+            (None, None) => "nothing on the console".to_string(),
         };
         return (Verdict::Timeout, format!("timed out; {what}"));
     }
