@@ -187,15 +187,21 @@ pub fn vector_name(trap: u64) -> &'static str {
     }
 }
 
+/// SRR1 bits a program check sets to say why (Power ISA, "Program Interrupt").
+const SRR1_PROGFPE: u64 = 1 << 20;
+const SRR1_PROGILL: u64 = 1 << 19;
+const SRR1_PROGPRIV: u64 = 1 << 18;
+const SRR1_PROGTRAP: u64 = 1 << 17;
+
 /// The cause a program check reports in SRR1.
 fn program_check_reason(srr1: u64) -> &'static str {
-    if srr1 & (1 << 20) != 0 {
+    if srr1 & SRR1_PROGFPE != 0 {
         "floating-point enabled exception"
-    } else if srr1 & (1 << 19) != 0 {
+    } else if srr1 & SRR1_PROGILL != 0 {
         "illegal instruction"
-    } else if srr1 & (1 << 18) != 0 {
+    } else if srr1 & SRR1_PROGPRIV != 0 {
         "privileged instruction"
-    } else if srr1 & (1 << 17) != 0 {
+    } else if srr1 & SRR1_PROGTRAP != 0 {
         "trap"
     } else {
         "unknown cause"

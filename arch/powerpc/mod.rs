@@ -21,6 +21,9 @@ pub const PAGE_OFFSET: u64 = 0xc000_0000_0000_0000;
 /// Size of the boot stack the kernel runs on.
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 
+/// Stack frame of `__of_call` (of_call.S): ABI header (32), r2, r13, r14-r31, CR, MSR.
+const OF_CALL_FRAME: usize = 32 + 8 * (2 + 18 + 2) + 16;
+
 /// Physical address of a kernel address (linear map / real mode).
 pub const fn virt_to_phys(va: u64) -> u64 {
     va & 0x0fff_ffff_ffff_ffff
@@ -46,7 +49,7 @@ core::arch::global_asm!(
     trap = const core::mem::offset_of!(exceptions::TrapFrame, trap),
     exc_stack_size = const exceptions::EXC_STACK_SIZE,
     boot_stack_size = const BOOT_STACK_SIZE,
-    of_frame = const 224,
+    of_frame = const OF_CALL_FRAME,
 );
 
 pub use entry::{BootInfo, FirmwarePath, fatal, nested_fault, power_off};
