@@ -88,7 +88,10 @@ fn expect_banner(name: &str, o: &Outcome, firmware: &str) {
 fn slof_literal_command_from_the_2018_report() {
     // Exactly the reporter's command: no exit-status options, nothing else.
     let name = "slof_literal_2018";
-    let out = Command::new(qemu_harness::qemu_binary())
+    // coreutils' timeout bounds it (exit 124) so that a hang cannot stall the suite.
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(qemu_harness::qemu_binary())
         .args([
             "-nographic",
             "-vga",
