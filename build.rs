@@ -42,5 +42,17 @@ fn main() {
         println!("cargo:rerun-if-changed={gitdir}/HEAD");
         println!("cargo:rerun-if-changed={gitdir}/index");
     }
+    // ... and when tracked sources change, so that the -dirty mark follows the tree.
+    for path in [
+        "src",
+        "arch",
+        "linker.ld",
+        "Cargo.toml",
+        "Cargo.lock",
+        "qemu",
+        "tests",
+    ] {
+        println!("cargo:rerun-if-changed={path}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -5,7 +5,7 @@
 //! | `loglevel=N` | console log level (records with a level below N are printed) |
 //! | `debug` | console log level 8: `pr_debug!` output too |
 //! | `quiet` | console log level 4: errors and worse only |
-//! | `selftest.poweroff_at_entry` | power off at the first Rust instruction (benchmark floor) |
+//! | `selftest.poweroff_at_entry` | power off as soon as the command line and the RTAS token are known (benchmark floor) |
 //! | `selftest.panic` | panic once the kernel is up (tests the failure path) |
 //! | `selftest.fault=program` | execute an illegal instruction (tests the exception path) |
 //!
@@ -86,7 +86,7 @@ impl<'a> BootParams<'a> {
         p
     }
 
-    /// Only the question the very first Rust code asks, with no other work done.
+    /// Only the question the first Rust code asks, once it has the command line.
     pub fn wants_poweroff_at_entry(cmdline: &str) -> bool {
         cmdline::parse(cmdline).any(|p| name_eq(p.name, "selftest.poweroff_at_entry"))
     }

@@ -93,11 +93,12 @@ pub fn parse_int(s: &str) -> Option<i64> {
     } else {
         (10, digits)
     };
-    if digits.is_empty() {
+    // from_str_radix would take another sign here ("--3", "0x+a"): digits only.
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return None;
     }
     let v = i64::from_str_radix(digits, radix).ok()?;
-    Some(if neg { -v } else { v })
+    if neg { v.checked_neg() } else { Some(v) }
 }
 
 #[cfg(test)]
@@ -159,5 +160,13 @@ mod tests {
         assert_eq!(parse_int(""), None);
         assert_eq!(parse_int("8x"), None);
         assert_eq!(parse_int("0x"), None);
+        assert_eq!(parse_int("--3"), None);
+        assert_eq!(parse_int("+-3"), None);
+        assert_eq!(parse_int("0x+a"), None);
+        assert_eq!(parse_int("--9223372036854775808"), None);
+        assert_eq!(
+            parse_int("-9223372036854775807"),
+            Some(-9223372036854775807)
+        );
     }
 }

@@ -259,8 +259,9 @@ impl<'a> Fdt<'a> {
     /// Validate a blob in memory whose size is known only from its header.
     ///
     /// # Safety
-    /// `ptr` must be readable for `max_len` bytes or up to the header's `totalsize`,
-    /// whichever is smaller, for as long as the returned tree is used.
+    /// `ptr` must be readable for `min(max_len, max(HEADER_SIZE, totalsize))` bytes (the
+    /// header is read first, then at most `max_len` bytes of the size it gives), for as
+    /// long as the returned tree is used.
     pub unsafe fn from_ptr(ptr: *const u8, max_len: usize) -> Result<Fdt<'a>, FdtError> {
         // SAFETY: the caller guarantees at least the header is readable.
         let head = unsafe { core::slice::from_raw_parts(ptr, HEADER_SIZE.min(max_len)) };
@@ -787,6 +788,22 @@ mod tests {
     }
 
     #[test]
+    fn every_shortened_structure_block_is_an_error() {
+        let blob = sample();
+        let full = Fdt::new(&blob).unwrap().header().size_dt_struct;
+        for k in 0..full {
+            let mut b = blob.clone();
+            b[36..40].copy_from_slice(&k.to_be_bytes());
+            if let Ok(f) = Fdt::new(&b) {
+                assert!(
+                    f.validate().is_err(),
+                    "size_dt_struct {k} of {full} validated"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_truncation_is_an_error_not_a_panic() {
         let blob = sample();
         for len in 0..blob.len() {
@@ -794,9 +811,64 @@ mod tests {
             if b.len() >= 8 {
                 b[4..8].copy_from_slice(&(len as u32).to_be_bytes());
             }
-            if let Ok(f) = Fdt::new(&b) {
-                assert!(f.validate().is_err(), "truncated to {len} validated");
+            assert!(Fdt::new(&b).is_err(), "truncated to {len} accepted");
+        }
+    }
+
+    /// Walk everything reachable; true when no query returned an error.
+    fn walk(node: Node, depth: usize) -> bool {
+        let mut ok = node.properties().all(|p| p.is_ok());
+        for c in node.children() {
+            match c {
+                Ok(c) if depth < MAX_DEPTH => ok &= walk(c, depth + 1),
+                Ok(_) => {}
+                Err(_) => ok = false,
             }
+        }
+        ok
+    }
+
+    #[test]
+    fn corrupted_blobs_give_errors_not_panics() {
+        let blob = sample();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let interesting = [
+            0u32,
+            1,
+            2,
+            3,
+            4,
+            9,
+            0x7fff_ffff,
+            0xffff_ffff,
+            blob.len() as u32,
+        ];
+        for _ in 0..20_000 {
+            let mut b = blob.clone();
+            for _ in 0..1 + next() % 3 {
+                let pos = (next() as usize) % (b.len() - 3);
+                if next() % 2 == 0 {
+                    b[pos] = next() as u8;
+                } else {
+                    let v = interesting[(next() as usize) % interesting.len()];
+                    b[pos & !3..(pos & !3) + 4].copy_from_slice(&v.to_be_bytes());
+                }
+            }
+            let Ok(f) = Fdt::new(&b) else { continue };
+            let valid = f.validate().is_ok();
+            let walked = walk(f.root(), 0);
+            for p in ["/", "/chosen", "/memory", "/rtas/deep", "/x/y"] {
+                let _ = f.find_node(p);
+            }
+            let _ = f.reservations().take(64).count();
+            // A tree that validates can be walked without a single error.
+            assert!(!valid || walked, "validated blob failed to walk: {b:02x?}");
         }
     }
 }

@@ -25,7 +25,7 @@ pub fn start_kernel(boot: BootInfo) -> ! {
         panic!("selftest.panic requested");
     }
     if let Some(fault) = params.selftest_fault {
-        arch::selftest::provoke(fault);
+        arch::provoke_fault(fault);
     }
     arch::power_off()
 }
@@ -40,7 +40,7 @@ fn banner(boot: &BootInfo) {
     let pvr = boot.pvr;
     pr_info!(
         "CPU: {} revision {}.{} (pvr {:04x} {:04x})",
-        arch::regs::pvr_name(pvr),
+        arch::pvr_name(pvr),
         (pvr >> 8) & 0xf,
         pvr & 0xff,
         pvr >> 16,
@@ -51,14 +51,14 @@ fn banner(boot: &BootInfo) {
             "Firmware: FDT (r5 = 0, device tree at 0x{:x}), entry MSR 0x{:016x} {}",
             boot.r3,
             boot.entry_msr,
-            arch::regs::MsrBits(boot.entry_msr)
+            arch::MsrBits(boot.entry_msr)
         ),
         path => pr_info!(
             "Firmware: {} (client interface at 0x{:x}), entry MSR 0x{:016x} {}",
             path.name(),
             boot.r5,
             boot.entry_msr,
-            arch::regs::MsrBits(boot.entry_msr)
+            arch::MsrBits(boot.entry_msr)
         ),
     }
     if boot.path != arch::FirmwarePath::Fdt && boot.r4 != 0 {
@@ -72,7 +72,7 @@ fn report_params(params: &BootParams, boot: &BootInfo) {
     if boot.cmdline_truncated {
         pr_warn!(
             "Kernel command line: longer than {} bytes, truncated",
-            arch::entry::COMMAND_LINE_SIZE - 1
+            arch::COMMAND_LINE_SIZE - 1
         );
     }
     for e in params.errors() {

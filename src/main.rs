@@ -22,7 +22,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     if let Some(loc) = info.location() {
         sparsek::pr_emerg!("kernel BUG at {}:{}!", loc.file(), loc.line());
     }
-    arch::entry::fatal_fmt(format_args!("{}", info.message()))
+    arch::fatal_fmt(format_args!("{}", info.message()))
 }
 
 #[cfg(not(target_os = "none"))]

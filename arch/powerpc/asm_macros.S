@@ -41,11 +41,16 @@
 	ori	\reg, \reg, (\expr)@l
 .endm
 
-/* Set MSR[SF] (64-bit mode); clobbers the two scratch registers. */
-.macro SET_MSR_SF s1, s2
+/*
+ * Kernel MSR: set SF (64-bit mode) and RI (the state is recoverable). MSR[ME] is the
+ * hypervisor's: a PAPR guest's mtmsrd leaves it as it is (measured: it stays clear under
+ * VOF and SLOF). Clobbers the two scratch registers.
+ */
+.macro SET_MSR_KERNEL s1, s2
 	mfmsr	\s1
 	li	\s2, 1
 	sldi	\s2, \s2, 63
+	ori	\s2, \s2, 0x2		/* MSR_RI */
 	or	\s1, \s1, \s2
 	mtmsrd	\s1
 	isync

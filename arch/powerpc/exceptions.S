@@ -3,8 +3,11 @@
  *
  * .head.vectors is an image of physical memory from 0x100: arch::exceptions copies it there
  * at boot (and swaps the firmware's bytes back in around Open Firmware calls). Each vector
- * saves r13 in SPRG1, loads its vector number into r13 and branches to exception_common,
- * which is part of the same image (after the last vector) so the branch is PC-relative. Interrupts arrive in real mode, 64-bit, little-endian (LPCR[ILE]
+ * saves r13 in SPRG1, records CFAR (before its own branch replaces it) in a scratch
+ * doubleword of the image, loads its vector number into r13 and branches to
+ * exception_common, which is part of the same image (after the last vector) so the
+ * branch is PC-relative. Stores to the scratch slot use its absolute physical address
+ * (real mode: `std rS, addr(0)` needs no base register). Interrupts arrive in real mode, 64-bit, little-endian (LPCR[ILE]
  * is set through H_SET_MODE when the vectors are installed).
  *
  * exception_common saves the full register state in a TrapFrame on the exception stack
@@ -17,11 +20,15 @@
 .macro VECTOR n
 	.org	(\n - 0x100)
 	mtspr	273, 13
+	mfspr	13, 28			/* CFAR */
+	std	13, EXC_SCRATCH_CFAR(0)
 	li	13, \n
 	b	exception_common
 .endm
 
 	.section .head.vectors, "ax"
+exc_image_base:				/* lands at physical 0x100 */
+	.set	EXC_SCRATCH_CFAR, exc_scratch_cfar - exc_image_base + 0x100
 	VECTOR 0x100	/* system reset */
 	VECTOR 0x200	/* machine check */
 	VECTOR 0x300	/* data storage */
@@ -97,7 +104,7 @@ exception_common:
 	std	0, ({regs} + {ccr})(1)
 	mfxer	0
 	std	0, ({regs} + {xer})(1)
-	mfspr	0, 28			/* CFAR */
+	ld	0, EXC_SCRATCH_CFAR(0)	/* CFAR as the vector found it */
 	std	0, ({regs} + {cfar})(1)
 
 	LOAD_IMM64 2, .TOC.
@@ -126,6 +133,10 @@ exception_common:
 	ld	1, ({regs} + 8 * 1)(1)
 	rfid
 	.size	exception_common, . - exception_common
+
+	.balign	8
+exc_scratch_cfar:
+	.quad	0
 
 	/* Exception stack, separate from every kernel stack so that a bad r1 can be reported. */
 	.section .bss.exc_stack, "aw", @nobits

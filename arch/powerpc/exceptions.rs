@@ -88,65 +88,79 @@ fn copy_to_vector_area(bytes: &[u8]) {
     // every call into the firmware (FirmwareWindow). `bytes` is at most VECTORS_MAX long.
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), vector_area(), bytes.len()) };
     let start = vector_area() as usize;
-    flush_icache_range(start, start + bytes.len());
+    // SAFETY: the same RAM range as just written.
+    unsafe { flush_icache_range(start, start + bytes.len()) };
 }
 
 /// Install the kernel's vectors at 0x100 and take interrupts little-endian.
 /// With `firmware_alive` the firmware's bytes there are kept for [`FirmwareWindow`].
+/// On failure nothing has changed: the firmware's vectors (and code) are still in place.
 pub fn install(firmware_alive: bool) -> Result<(), hcall::HStatus> {
     let image = vectors_image();
     assert!(image.len() <= VECTORS_MAX, "vector image too large");
     if firmware_alive {
-        let mut save = FIRMWARE_SAVE.lock();
-        // SAFETY: reading physical 0x100..0x2000, which is RAM (see copy_to_vector_area).
-        unsafe { core::ptr::copy_nonoverlapping(vector_area(), save.0.as_mut_ptr(), image.len()) };
-        save.1 = true;
+        save_firmware_bytes(&mut FIRMWARE_SAVE.lock());
     }
+    // SAFETY: interrupts are off and nothing faults between this switch and the copy
+    // below that puts little-endian vectors in place.
+    unsafe { hcall::set_interrupt_endian(true)? };
     copy_to_vector_area(image);
-    hcall::set_interrupt_endian(true)?;
     INSTALLED.store(true, Ordering::Release);
     Ok(())
+}
+
+/// Copy what is at the vector area now into the firmware save buffer.
+fn save_firmware_bytes(save: &mut ([u8; VECTORS_MAX], bool)) {
+    let len = vectors_image().len();
+    // SAFETY: reading physical 0x100..0x100+len, which is RAM (see copy_to_vector_area).
+    unsafe { core::ptr::copy_nonoverlapping(vector_area(), save.0.as_mut_ptr(), len) };
+    save.1 = true;
 }
 
 /// While alive, the firmware's vectors and interrupt endianness are back in place: one
 /// is opened around every call into Open Firmware. Windows nest; only the outermost one
 /// swaps, so a long run of client calls (a device-tree walk) can hold one window and pay
-/// for the swap once.
+/// for the swap once. Closing re-saves the firmware's bytes, so whatever the firmware
+/// changed there during the call is what it finds next time.
 pub struct FirmwareWindow {
-    active: bool,
+    swapped: bool,
 }
 
 /// Open windows (the swap happens on 0 -> 1 and 1 -> 0).
 static WINDOW_DEPTH: AtomicUsize = AtomicUsize::new(0);
 
 impl FirmwareWindow {
-    pub fn open() -> Self {
+    /// Put the firmware's bytes and big-endian interrupts back. Fails only when the
+    /// hypervisor refuses the endianness switch; the firmware must not be called then.
+    pub fn open() -> Result<Self, hcall::HStatus> {
         let save = FIRMWARE_SAVE.lock();
         if !save.1 || !INSTALLED.load(Ordering::Acquire) {
-            return FirmwareWindow { active: false };
+            // The firmware's memory was never touched.
+            return Ok(FirmwareWindow { swapped: false });
         }
         if WINDOW_DEPTH.fetch_add(1, Ordering::AcqRel) > 0 {
-            return FirmwareWindow { active: true };
+            return Ok(FirmwareWindow { swapped: true });
         }
-        // Interrupts stay off across the call; only a fault in the firmware could arrive,
-        // and that belongs to the firmware's handlers. If the endianness cannot be
-        // switched, our vectors stay in place and still report such a fault.
-        if hcall::set_interrupt_endian(false).is_err() {
+        // SAFETY: interrupts are off; the firmware's (big-endian) vectors go back in
+        // place right below, before anything can fault. On failure nothing changed.
+        if let Err(st) = unsafe { hcall::set_interrupt_endian(false) } {
             WINDOW_DEPTH.fetch_sub(1, Ordering::AcqRel);
-            return FirmwareWindow { active: false };
+            return Err(st);
         }
         copy_to_vector_area(&save.0[..vectors_image().len()]);
-        FirmwareWindow { active: true }
+        Ok(FirmwareWindow { swapped: true })
     }
 }
 
 impl Drop for FirmwareWindow {
     fn drop(&mut self) {
-        if self.active && WINDOW_DEPTH.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.swapped && WINDOW_DEPTH.fetch_sub(1, Ordering::AcqRel) == 1 {
+            save_firmware_bytes(&mut FIRMWARE_SAVE.lock());
             copy_to_vector_area(vectors_image());
-            // Without LE interrupts our vectors would be fetched byte-swapped: nothing
-            // could report a fault, so stop here with what we know.
-            if let Err(st) = hcall::set_interrupt_endian(true) {
+            // SAFETY: our little-endian vectors were put back just above.
+            if let Err(st) = unsafe { hcall::set_interrupt_endian(true) } {
+                // Our vectors would be fetched byte-swapped, so no fault could be
+                // reported: stop here with what we know.
                 panic!("H_SET_MODE(little-endian interrupts) failed: {st}");
             }
         }
@@ -310,11 +324,11 @@ extern "C" fn __sparsek_exception(frame: &mut TrapFrame) {
     let depth = DEPTH.fetch_add(1, Ordering::AcqRel);
     if depth > 0 {
         // An exception while handling one (or while panicking): no recursion.
-        super::nested_fault(frame.trap, frame.nip);
+        super::entry::nested_fault(frame.trap, frame.nip);
     }
     // SAFETY: this CPU is the only one, and it was interrupted; a printk it interrupted
     // will not resume, because every path from here ends the kernel.
     unsafe { printk::emergency_unlock() };
     show_regs(frame);
-    super::fatal("Fatal exception");
+    super::entry::fatal("Fatal exception");
 }

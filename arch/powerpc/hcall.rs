@@ -106,14 +106,18 @@ pub unsafe fn hcall(opcode: u64, args: [u64; 9]) -> (HStatus, [u64; 9]) {
 }
 
 /// Set the endianness in which interrupts are taken (LPCR[ILE]).
-pub fn set_interrupt_endian(little: bool) -> Result<(), HStatus> {
+///
+/// # Safety
+/// The vectors at 0x100 must be (or, before anything can fault, become) code of that
+/// endianness: the kernel's own for little-endian, the firmware's for big-endian.
+pub unsafe fn set_interrupt_endian(little: bool) -> Result<(), HStatus> {
     let mflags = if little {
         H_SET_MODE_ENDIAN_LITTLE
     } else {
         H_SET_MODE_ENDIAN_BIG
     };
-    // SAFETY: H_SET_MODE(LE) changes only how the next interrupt is delivered; the callers
-    // switch it together with the vectors at 0x100 (see exceptions.rs).
+    // SAFETY: H_SET_MODE(LE) reads only its register arguments and changes only how the
+    // next interrupt is delivered, which the caller has matched with the vectors.
     let (st, _) = unsafe {
         hcall(
             H_SET_MODE,

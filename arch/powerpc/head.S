@@ -12,7 +12,7 @@
 	.type	_start, @function
 _start:
 	FIXUP_ENDIAN
-	SET_MSR_SF 11, 12
+	SET_MSR_KERNEL 11, 12
 
 	/* r10 = where we run, r11 = where we were linked; real mode ignores the top 4 bits. */
 	bcl	20, 31, 1f

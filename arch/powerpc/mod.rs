@@ -5,15 +5,15 @@
 //! Boot: head.S -> [`entry::__sparsek_entry`] (vectors, firmware queries) ->
 //! `crate::init::start_kernel`.
 
-pub mod console;
-pub mod entry;
-pub mod exceptions;
-pub mod firmware;
-pub mod hcall;
-pub mod of;
-pub mod regs;
-pub mod rtas;
-pub mod selftest;
+mod console;
+mod entry;
+mod exceptions;
+mod firmware;
+mod hcall;
+mod of;
+mod regs;
+mod rtas;
+mod selftest;
 
 /// Kernel virtual address of physical address 0 (real mode ignores the top 4 bits; the
 /// hash MMU's linear mapping uses the same base).
@@ -21,8 +21,11 @@ pub const PAGE_OFFSET: u64 = 0xc000_0000_0000_0000;
 /// Size of the boot stack the kernel runs on.
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 
-/// Stack frame of `__of_call` (of_call.S): ABI header (32), r2, r13, r14-r31, CR, MSR.
-const OF_CALL_FRAME: usize = 32 + 8 * (2 + 18 + 2) + 16;
+/// Stack frame of `__of_call` (of_call.S): a 112-byte ABI header (the ELFv1 parameter
+/// save area included, as Linux's enter_prom keeps), then r2, r13, r14-r31, CR, MSR.
+const OF_CALL_HDR: usize = 112;
+const OF_CALL_FRAME: usize = OF_CALL_HDR + 8 * (2 + 18 + 2);
+static_assertions::const_assert_eq!(OF_CALL_FRAME % 16, 0);
 
 /// Physical address of a kernel address (linear map / real mode).
 pub const fn virt_to_phys(va: u64) -> u64 {
@@ -50,6 +53,10 @@ core::arch::global_asm!(
     exc_stack_size = const exceptions::EXC_STACK_SIZE,
     boot_stack_size = const BOOT_STACK_SIZE,
     of_frame = const OF_CALL_FRAME,
+    of_hdr = const OF_CALL_HDR,
 );
 
-pub use entry::{BootInfo, FirmwarePath, fatal, nested_fault, power_off};
+// The boundary: everything the rest of the kernel may use.
+pub use entry::{BootInfo, COMMAND_LINE_SIZE, FirmwarePath, fatal, fatal_fmt, power_off};
+pub use regs::{MsrBits, pvr_name};
+pub use selftest::provoke as provoke_fault;

@@ -9,6 +9,7 @@
 use core::ffi::CStr;
 
 use super::exceptions::FirmwareWindow;
+use super::hcall::HStatus;
 use super::virt_to_phys;
 
 unsafe extern "C" {
@@ -29,6 +30,12 @@ pub enum OfError {
     Failed { service: &'static str },
     /// An argument was unusable before reaching the firmware (e.g. a too-long path).
     BadArgument { service: &'static str },
+    /// The hypervisor refused to switch interrupts back to big-endian, so the
+    /// firmware's vectors could not be restored and the firmware was not called.
+    NoWindow {
+        service: &'static str,
+        status: HStatus,
+    },
 }
 
 impl core::fmt::Display for OfError {
@@ -37,9 +44,16 @@ impl core::fmt::Display for OfError {
             OfError::CallFailed { service } => write!(f, "OF client call {service} failed"),
             OfError::Failed { service } => write!(f, "OF {service} returned failure"),
             OfError::BadArgument { service } => write!(f, "OF {service}: unusable argument"),
+            OfError::NoWindow { service, status } => write!(
+                f,
+                "OF {service} not called: big-endian interrupts refused ({status})"
+            ),
         }
     }
 }
+
+/// Most argument plus return cells a call may have.
+const MAX_CELLS: usize = 10;
 
 /// Longest path or property name passed to the firmware (NUL included).
 const NAME_MAX: usize = 256;
@@ -52,7 +66,7 @@ pub struct OfClient {
 
 #[repr(C, align(8))]
 struct Args {
-    cells: [u32; 3 + 12],
+    cells: [u32; 3 + MAX_CELLS],
 }
 
 /// A NUL-terminated copy of `s` in a buffer the firmware can read.
@@ -91,10 +105,13 @@ impl OfClient {
     ) -> Result<(), OfError> {
         let name = service.to_str().unwrap_or("?");
         let (nargs, nret) = (args.len(), rets.len());
-        if nargs + nret > 12 {
+        // QEMU's VOF accepts at most 10 argument and return cells in all.
+        if nargs + nret > MAX_CELLS {
             return Err(OfError::BadArgument { service: name });
         }
-        let mut block = Args { cells: [0; 15] };
+        let mut block = Args {
+            cells: [0; 3 + MAX_CELLS],
+        };
         block.cells[0] = (virt_to_phys(service.as_ptr() as u64) as u32).to_be();
         block.cells[1] = (nargs as u32).to_be();
         block.cells[2] = (nret as u32).to_be();
@@ -102,7 +119,10 @@ impl OfClient {
             block.cells[3 + i] = a.to_be();
         }
         let rc = {
-            let _window = FirmwareWindow::open();
+            let _window = FirmwareWindow::open().map_err(|status| OfError::NoWindow {
+                service: name,
+                status,
+            })?;
             // SAFETY: entry is the live client interface (OfClient::new's contract); the
             // block and every buffer its cells point to are kernel memory below 4 GiB that
             // outlives the call; __of_call preserves the kernel's non-volatile state.

@@ -16,16 +16,19 @@ __of_call:
 	mflr	0
 	std	0, 16(1)
 	stdu	1, -{of_frame}(1)
-	/* Frame: 0-31 ABI header, 32 r2, 40 r13, 48-191 r14-r31, 192 CR, 200 MSR. */
-	std	2, 32(1)
-	std	13, 40(1)
+	/*
+	 * Frame: a 112-byte header (an ELFv1 callee such as SLOF may use the parameter save
+	 * area in it), then r2, r13, r14-r31, CR, MSR.
+	 */
+	std	2, ({of_hdr} + 0)(1)
+	std	13, ({of_hdr} + 8)(1)
 	.irp	n, 14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-	std	\n, (48 + 8 * (\n - 14))(1)
+	std	\n, ({of_hdr} + 16 + 8 * (\n - 14))(1)
 	.endr
 	mfcr	0
-	std	0, 192(1)
+	std	0, ({of_hdr} + 160)(1)
 	mfmsr	11
-	std	11, 200(1)
+	std	11, ({of_hdr} + 168)(1)
 
 	mtsrr0	4
 	bcl	20, 31, 1f
@@ -47,16 +50,16 @@ __of_call:
 	clrldi	1, 1, 32
 	LOAD_IMM64 12, 0xc000000000000000
 	or	1, 1, 12
-	ld	11, 200(1)
+	ld	11, ({of_hdr} + 168)(1)
 	mtmsrd	11
 	isync
 	extsw	3, 3
-	ld	0, 192(1)
+	ld	0, ({of_hdr} + 160)(1)
 	mtcrf	0xff, 0
-	ld	2, 32(1)
-	ld	13, 40(1)
+	ld	2, ({of_hdr} + 0)(1)
+	ld	13, ({of_hdr} + 8)(1)
 	.irp	n, 14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-	ld	\n, (48 + 8 * (\n - 14))(1)
+	ld	\n, ({of_hdr} + 16 + 8 * (\n - 14))(1)
 	.endr
 	addi	1, 1, {of_frame}
 	ld	0, 16(1)

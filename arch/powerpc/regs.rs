@@ -103,22 +103,23 @@ pub fn pvr_name(pvr: u32) -> &'static str {
     }
 }
 
-/// Flush a range of instructions just written as data so that they can be executed.
-pub fn flush_icache_range(start: usize, end: usize) {
+/// Make instructions just written as data visible to instruction fetch.
+///
+/// # Safety
+/// `start..end` must be RAM the kernel may access (dcbst/icbi on an address without
+/// memory behind it is not guaranteed to be harmless).
+pub unsafe fn flush_icache_range(start: usize, end: usize) {
     const LINE: usize = 128;
-    let mut a = start & !(LINE - 1);
-    while a < end {
-        // SAFETY: dcbst writes back a data cache block; harmless on any mapped address.
+    let first = start & !(LINE - 1);
+    for a in (first..end).step_by(LINE) {
+        // SAFETY: writes back one data cache block of RAM (caller's contract).
         unsafe { core::arch::asm!("dcbst 0, {0}", in(reg) a, options(nostack)) };
-        a += LINE;
     }
-    // SAFETY: sync orders the stores above.
+    // SAFETY: sync orders the write-backs before the invalidations.
     unsafe { core::arch::asm!("sync", options(nostack)) };
-    let mut a = start & !(LINE - 1);
-    while a < end {
-        // SAFETY: icbi invalidates an instruction cache block; harmless on any address.
+    for a in (first..end).step_by(LINE) {
+        // SAFETY: invalidates one instruction cache block of RAM (caller's contract).
         unsafe { core::arch::asm!("icbi 0, {0}", in(reg) a, options(nostack)) };
-        a += LINE;
     }
     // SAFETY: context synchronisation so that later fetches see the new instructions.
     unsafe { core::arch::asm!("sync", "isync", options(nostack)) };

@@ -65,8 +65,9 @@ fn call<const NRET: usize>(token: u32, args: &[u32]) -> Result<[u32; NRET], Rtas
         block.cells[3 + i] = a.to_be();
     }
     let addr = virt_to_phys(&raw mut block as u64);
-    // SAFETY: the hypervisor reads and writes only the argument block, which lives on
-    // this stack frame for the duration of the call.
+    // SAFETY: the hypervisor reads and writes the argument block, which lives on this
+    // stack frame for the duration of the call, and reads what the arguments point to
+    // (os_term's message, kept alive by its caller); nothing else.
     let (st, _) = unsafe { hcall(KVMPPC_H_RTAS, [addr, 0, 0, 0, 0, 0, 0, 0, 0]) };
     if st != HStatus::SUCCESS {
         return Err(RtasError::Hcall(st));
