@@ -2,21 +2,13 @@
 //! the console log and the exit status. Every console log is kept under
 //! `target/qemu/tests/<test>.log` for inspection.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use qemu_harness::{BootOptions, Firmware, Machine, Outcome, Verdict, repo_root};
 
-/// The kernel ELF: `$SPARSEK_KERNEL` (qemu/test builds it first) or built here once.
-fn kernel() -> &'static Path {
-    static KERNEL: OnceLock<PathBuf> = OnceLock::new();
-    KERNEL.get_or_init(|| match std::env::var_os("SPARSEK_KERNEL") {
-        Some(k) => PathBuf::from(k),
-        None => qemu_harness::build_kernel().expect("kernel build"),
-    })
-}
+use qemu_harness::test_kernel as kernel;
 
 fn log_path(name: &str) -> PathBuf {
     repo_root().join(format!("target/qemu/tests/{name}.log"))

@@ -7,8 +7,9 @@
  * doubleword of the image, loads its vector number into r13 and branches to
  * exception_common, which is part of the same image (after the last vector) so the
  * branch is PC-relative. Stores to the scratch slot use its absolute physical address
- * (real mode: `std rS, addr(0)` needs no base register). Interrupts arrive in real mode, 64-bit, little-endian (LPCR[ILE]
- * is set through H_SET_MODE when the vectors are installed).
+ * (real mode: `std rS, addr(0)` needs no base register). Interrupts arrive in real mode,
+ * 64-bit, little-endian (LPCR[ILE] is set through H_SET_MODE when the vectors are
+ * installed).
  *
  * exception_common saves the full register state in a TrapFrame on the exception stack
  * (or below the current frame when the exception stack is already in use: a nested

@@ -57,6 +57,6 @@ core::arch::global_asm!(
 );
 
 // The boundary: everything the rest of the kernel may use.
-pub use entry::{BootInfo, COMMAND_LINE_SIZE, FirmwarePath, fatal, fatal_fmt, power_off};
+pub use entry::{BootInfo, COMMAND_LINE_SIZE, FirmwarePath, fatal_fmt, power_off};
 pub use regs::{MsrBits, pvr_name};
 pub use selftest::provoke as provoke_fault;

@@ -20,5 +20,5 @@ pub fn provoke(fault: SelftestFault) -> ! {
             unsafe { __selftest_illegal() };
         }
     }
-    super::fatal("selftest: the fault did not trap")
+    super::entry::fatal("selftest: the fault did not trap")
 }

@@ -63,6 +63,16 @@ pub fn build_kernel() -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// The kernel the tests boot: `$SPARSEK_KERNEL` (qemu/test builds it first) or built
+/// once per test process with `qemu/build`.
+pub fn test_kernel() -> &'static Path {
+    static KERNEL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    KERNEL.get_or_init(|| match std::env::var_os("SPARSEK_KERNEL") {
+        Some(k) => PathBuf::from(k),
+        None => build_kernel().expect("kernel build"),
+    })
+}
+
 /// The QEMU binary to run (`$QEMU` overrides).
 pub fn qemu_binary() -> String {
     std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-ppc64".to_string())

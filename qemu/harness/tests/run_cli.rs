@@ -1,18 +1,10 @@
 //! The `qemu/run` exit-status contract, exercised on the real binary and kernel.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use qemu_harness::exit;
 
-fn kernel() -> &'static PathBuf {
-    static KERNEL: OnceLock<PathBuf> = OnceLock::new();
-    KERNEL.get_or_init(|| match std::env::var_os("SPARSEK_KERNEL") {
-        Some(k) => PathBuf::from(k),
-        None => qemu_harness::build_kernel().expect("kernel build"),
-    })
-}
+use qemu_harness::test_kernel as kernel;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let log = qemu_harness::repo_root().join(format!(
