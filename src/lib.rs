@@ -3,6 +3,8 @@
 //! its unit tests.
 #![cfg_attr(target_os = "none", no_std)]
 
+extern crate alloc;
+
 pub mod bootparam;
 pub mod cmdline;
 pub mod fdt;

@@ -12,6 +12,8 @@
 //!         strings block: NUL-terminated property names
 //! ```
 
+use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 pub const FDT_MAGIC: u32 = 0xd00d_feed;
@@ -430,6 +432,37 @@ impl<'a> Fdt<'a> {
         }
     }
 
+    /// The path of the node whose structure contains byte `offset` (for error messages:
+    /// an [`FdtError`] from [`Fdt::validate`] or a node lookup names an offset, this names
+    /// the node). Tokens before the offset are read as far as they are well formed.
+    pub fn path_at(&self, offset: usize) -> String {
+        let mut stack: Vec<&str> = Vec::new();
+        let mut off = self.structs.start;
+        while off < offset {
+            match self.token(off) {
+                Ok((Token::Begin(name, _), next)) => {
+                    stack.push(name);
+                    off = next;
+                }
+                Ok((Token::End, next)) => {
+                    stack.pop();
+                    off = next;
+                }
+                Ok((Token::Prop(_), next)) => off = next,
+                _ => break,
+            }
+        }
+        let mut path = String::new();
+        for comp in stack.iter().skip(1) {
+            path.push('/');
+            path.push_str(comp);
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        path
+    }
+
     /// Find a node by absolute path (`/`, `/chosen`, `/cpus/PowerPC,POWER9@0`). A path
     /// component without a unit address matches a node name with any unit address.
     pub fn find_node(&self, path: &str) -> Result<Option<Node<'a>>, FdtError> {
@@ -546,329 +579,8 @@ pub fn node_name_matches(full: &str, comp: &str) -> bool {
     full == comp || (!comp.contains('@') && full.split('@').next() == Some(comp))
 }
 
-/// Build blobs for tests (host only).
-#[cfg(test)]
-pub mod builder {
-    extern crate std;
-    use std::string::String;
-    use std::vec::Vec;
-
-    /// Emits a version 17 FDT.
-    #[derive(Default)]
-    pub struct Builder {
-        structs: Vec<u8>,
-        strings: Vec<u8>,
-        pub reservations: Vec<(u64, u64)>,
-    }
-
-    impl Builder {
-        pub fn begin(&mut self, name: &str) -> &mut Self {
-            self.structs.extend_from_slice(&1u32.to_be_bytes());
-            self.structs.extend_from_slice(name.as_bytes());
-            self.structs.push(0);
-            while !self.structs.len().is_multiple_of(4) {
-                self.structs.push(0);
-            }
-            self
-        }
-        pub fn end(&mut self) -> &mut Self {
-            self.structs.extend_from_slice(&2u32.to_be_bytes());
-            self
-        }
-        pub fn prop(&mut self, name: &str, value: &[u8]) -> &mut Self {
-            let hay = String::from_utf8(self.strings.clone()).unwrap();
-            let off = match hay
-                .split('\0')
-                .scan(0usize, |pos, s| {
-                    let here = *pos;
-                    *pos += s.len() + 1;
-                    Some((here, s))
-                })
-                .find(|(_, s)| *s == name)
-            {
-                Some((o, _)) => o,
-                None => {
-                    let o = self.strings.len();
-                    self.strings.extend_from_slice(name.as_bytes());
-                    self.strings.push(0);
-                    o
-                }
-            };
-            self.structs.extend_from_slice(&3u32.to_be_bytes());
-            self.structs
-                .extend_from_slice(&(value.len() as u32).to_be_bytes());
-            self.structs.extend_from_slice(&(off as u32).to_be_bytes());
-            self.structs.extend_from_slice(value);
-            while !self.structs.len().is_multiple_of(4) {
-                self.structs.push(0);
-            }
-            self
-        }
-        pub fn prop_u32s(&mut self, name: &str, cells: &[u32]) -> &mut Self {
-            let v: Vec<u8> = cells.iter().flat_map(|c| c.to_be_bytes()).collect();
-            self.prop(name, &v)
-        }
-        pub fn prop_str(&mut self, name: &str, s: &str) -> &mut Self {
-            let mut v = s.as_bytes().to_vec();
-            v.push(0);
-            self.prop(name, &v)
-        }
-        pub fn finish(&self) -> Vec<u8> {
-            let mut structs = self.structs.clone();
-            structs.extend_from_slice(&9u32.to_be_bytes());
-            let rsv_off = 40usize;
-            let rsv_len = (self.reservations.len() + 1) * 16;
-            let struct_off = rsv_off + rsv_len;
-            let strings_off = struct_off + structs.len();
-            let total = strings_off + self.strings.len();
-            let mut b = Vec::new();
-            for v in [
-                0xd00d_feedu32,
-                total as u32,
-                struct_off as u32,
-                strings_off as u32,
-                rsv_off as u32,
-                17,
-                16,
-                0,
-                self.strings.len() as u32,
-                structs.len() as u32,
-            ] {
-                b.extend_from_slice(&v.to_be_bytes());
-            }
-            for &(a, s) in &self.reservations {
-                b.extend_from_slice(&a.to_be_bytes());
-                b.extend_from_slice(&s.to_be_bytes());
-            }
-            b.extend_from_slice(&[0; 16]);
-            b.extend_from_slice(&structs);
-            b.extend_from_slice(&self.strings);
-            b
-        }
-    }
-}
+mod writer;
+pub use writer::{Writer, WriterError};
 
 #[cfg(test)]
-mod tests {
-    extern crate std;
-    use super::builder::Builder;
-    use super::*;
-    use std::string::ToString;
-    use std::vec::Vec;
-
-    fn sample() -> Vec<u8> {
-        let mut b = Builder::default();
-        b.reservations.push((0x400000, 0x10000));
-        b.begin("")
-            .prop_u32s("#address-cells", &[2])
-            .begin("chosen")
-            .prop_str("bootargs", "debug loglevel=8")
-            .end()
-            .begin("memory@0")
-            .prop_str("device_type", "memory")
-            .prop_u32s("reg", &[0, 0, 0, 0x8000_0000])
-            .end()
-            .begin("rtas")
-            .prop_u32s("power-off", &[0x2003])
-            .begin("deep")
-            .end()
-            .end()
-            .end();
-        b.finish()
-    }
-
-    #[test]
-    fn finds_nodes_and_properties() {
-        let blob = sample();
-        let fdt = Fdt::new(&blob).unwrap();
-        fdt.validate().unwrap();
-        let chosen = fdt.find_node("/chosen").unwrap().unwrap();
-        assert_eq!(
-            chosen.property("bootargs").unwrap().unwrap().as_str(),
-            Some("debug loglevel=8")
-        );
-        let mem = fdt.find_node("/memory").unwrap().unwrap();
-        assert_eq!(mem.name, "memory@0");
-        let reg: Vec<u32> = mem.property("reg").unwrap().unwrap().cells().collect();
-        assert_eq!(reg, [0, 0, 0, 0x8000_0000]);
-        assert_eq!(
-            fdt.find_node("/rtas")
-                .unwrap()
-                .unwrap()
-                .property("power-off")
-                .unwrap()
-                .unwrap()
-                .as_u32(),
-            Some(0x2003)
-        );
-        assert!(fdt.find_node("/rtas/deep").unwrap().is_some());
-        assert!(fdt.find_node("/nope").unwrap().is_none());
-        assert!(fdt.find_node("/memory@1").unwrap().is_none());
-        let names: Vec<&str> = fdt.root().children().map(|c| c.unwrap().name).collect();
-        assert_eq!(names, ["chosen", "memory@0", "rtas"]);
-        let rsv: Vec<_> = fdt.reservations().map(|r| r.unwrap()).collect();
-        assert_eq!(
-            rsv,
-            [Reservation {
-                address: 0x400000,
-                size: 0x10000
-            }]
-        );
-    }
-
-    #[test]
-    fn rejects_bad_headers_with_offsets() {
-        let blob = sample();
-        assert_eq!(
-            Fdt::new(&blob[..20]).err().unwrap().kind,
-            FdtErrorKind::Truncated
-        );
-        let mut bad = blob.clone();
-        bad[0] = 0;
-        assert_eq!(
-            Fdt::new(&bad).err().unwrap().kind,
-            FdtErrorKind::BadMagic(0x000d_feed)
-        );
-        assert_eq!(
-            Fdt::new(&blob[..blob.len() - 1]).err().unwrap(),
-            FdtError {
-                kind: FdtErrorKind::TotalSizeBeyondBuffer,
-                offset: 4
-            }
-        );
-        let mut bad = blob.clone();
-        bad[20..24].copy_from_slice(&3u32.to_be_bytes());
-        assert_eq!(
-            Fdt::new(&bad).err().unwrap().kind,
-            FdtErrorKind::UnsupportedVersion(3)
-        );
-        let mut bad = blob.clone();
-        bad[36..40].copy_from_slice(&0xffffu32.to_be_bytes());
-        let e = Fdt::new(&bad).err().unwrap();
-        assert_eq!(e.kind, FdtErrorKind::BlockOutOfBounds("structure block"));
-        assert_eq!(
-            e.to_string(),
-            "structure block lies outside the blob at offset 0x8"
-        );
-    }
-
-    #[test]
-    fn rejects_bad_structure() {
-        let blob = sample();
-        let fdt = Fdt::new(&blob).unwrap();
-        let s = fdt.header().off_dt_struct as usize;
-        // Corrupt the first property's name offset.
-        let mut bad = blob.clone();
-        bad[s + 8 + 8..s + 8 + 12].copy_from_slice(&0x1000u32.to_be_bytes());
-        let f = Fdt::new(&bad).unwrap();
-        assert_eq!(
-            f.validate().err().unwrap().kind,
-            FdtErrorKind::BadStringOffset(0x1000)
-        );
-        // An unknown token.
-        let mut bad = blob.clone();
-        bad[s + 8..s + 12].copy_from_slice(&7u32.to_be_bytes());
-        let f = Fdt::new(&bad).unwrap();
-        assert_eq!(
-            f.validate().err().unwrap(),
-            FdtError {
-                kind: FdtErrorKind::BadToken(7),
-                offset: s + 8
-            }
-        );
-        // A property length running past the structure block.
-        let mut bad = blob.clone();
-        bad[s + 12..s + 16].copy_from_slice(&0x7fff_fff0u32.to_be_bytes());
-        let f = Fdt::new(&bad).unwrap();
-        assert_eq!(
-            f.validate().err().unwrap().kind,
-            FdtErrorKind::BlockOutOfBounds("property value")
-        );
-        assert!(f.find_node("/chosen").is_err());
-    }
-
-    #[test]
-    fn every_shortened_structure_block_is_an_error() {
-        let blob = sample();
-        let full = Fdt::new(&blob).unwrap().header().size_dt_struct;
-        for k in 0..full {
-            let mut b = blob.clone();
-            b[36..40].copy_from_slice(&k.to_be_bytes());
-            if let Ok(f) = Fdt::new(&b) {
-                assert!(
-                    f.validate().is_err(),
-                    "size_dt_struct {k} of {full} validated"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn every_truncation_is_an_error_not_a_panic() {
-        let blob = sample();
-        for len in 0..blob.len() {
-            let mut b = blob[..len].to_vec();
-            if b.len() >= 8 {
-                b[4..8].copy_from_slice(&(len as u32).to_be_bytes());
-            }
-            assert!(Fdt::new(&b).is_err(), "truncated to {len} accepted");
-        }
-    }
-
-    /// Walk everything reachable; true when no query returned an error.
-    fn walk(node: Node, depth: usize) -> bool {
-        let mut ok = node.properties().all(|p| p.is_ok());
-        for c in node.children() {
-            match c {
-                Ok(c) if depth < MAX_DEPTH => ok &= walk(c, depth + 1),
-                Ok(_) => {}
-                Err(_) => ok = false,
-            }
-        }
-        ok
-    }
-
-    #[test]
-    fn corrupted_blobs_give_errors_not_panics() {
-        let blob = sample();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
-        let interesting = [
-            0u32,
-            1,
-            2,
-            3,
-            4,
-            9,
-            0x7fff_ffff,
-            0xffff_ffff,
-            blob.len() as u32,
-        ];
-        for _ in 0..20_000 {
-            let mut b = blob.clone();
-            for _ in 0..1 + next() % 3 {
-                let pos = (next() as usize) % (b.len() - 3);
-                if next() % 2 == 0 {
-                    b[pos] = next() as u8;
-                } else {
-                    let v = interesting[(next() as usize) % interesting.len()];
-                    b[pos & !3..(pos & !3) + 4].copy_from_slice(&v.to_be_bytes());
-                }
-            }
-            let Ok(f) = Fdt::new(&b) else { continue };
-            let valid = f.validate().is_ok();
-            let walked = walk(f.root(), 0);
-            for p in ["/", "/chosen", "/memory", "/rtas/deep", "/x/y"] {
-                let _ = f.find_node(p);
-            }
-            let _ = f.reservations().take(64).count();
-            // A tree that validates can be walked without a single error.
-            assert!(!valid || walked, "validated blob failed to walk: {b:02x?}");
-        }
-    }
-}
+mod tests;

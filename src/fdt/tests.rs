@@ -1,0 +1,222 @@
+//! Reader tests on hand-built and mutated blobs.
+extern crate std;
+use super::Writer as Builder;
+use super::*;
+use std::string::ToString;
+use std::vec::Vec;
+
+fn sample() -> Vec<u8> {
+    let mut b = Builder::default();
+    b.reservations.push((0x400000, 0x10000));
+    b.begin("")
+        .prop_u32s("#address-cells", &[2])
+        .begin("chosen")
+        .prop_str("bootargs", "debug loglevel=8")
+        .end()
+        .begin("memory@0")
+        .prop_str("device_type", "memory")
+        .prop_u32s("reg", &[0, 0, 0, 0x8000_0000])
+        .end()
+        .begin("rtas")
+        .prop_u32s("power-off", &[0x2003])
+        .begin("deep")
+        .end()
+        .end()
+        .end();
+    b.finish().unwrap()
+}
+
+#[test]
+fn finds_nodes_and_properties() {
+    let blob = sample();
+    let fdt = Fdt::new(&blob).unwrap();
+    fdt.validate().unwrap();
+    let chosen = fdt.find_node("/chosen").unwrap().unwrap();
+    assert_eq!(
+        chosen.property("bootargs").unwrap().unwrap().as_str(),
+        Some("debug loglevel=8")
+    );
+    let mem = fdt.find_node("/memory").unwrap().unwrap();
+    assert_eq!(mem.name, "memory@0");
+    let reg: Vec<u32> = mem.property("reg").unwrap().unwrap().cells().collect();
+    assert_eq!(reg, [0, 0, 0, 0x8000_0000]);
+    assert_eq!(
+        fdt.find_node("/rtas")
+            .unwrap()
+            .unwrap()
+            .property("power-off")
+            .unwrap()
+            .unwrap()
+            .as_u32(),
+        Some(0x2003)
+    );
+    assert!(fdt.find_node("/rtas/deep").unwrap().is_some());
+    assert!(fdt.find_node("/nope").unwrap().is_none());
+    assert!(fdt.find_node("/memory@1").unwrap().is_none());
+    let names: Vec<&str> = fdt.root().children().map(|c| c.unwrap().name).collect();
+    assert_eq!(names, ["chosen", "memory@0", "rtas"]);
+    let rsv: Vec<_> = fdt.reservations().map(|r| r.unwrap()).collect();
+    assert_eq!(
+        rsv,
+        [Reservation {
+            address: 0x400000,
+            size: 0x10000
+        }]
+    );
+}
+
+#[test]
+fn rejects_bad_headers_with_offsets() {
+    let blob = sample();
+    assert_eq!(
+        Fdt::new(&blob[..20]).err().unwrap().kind,
+        FdtErrorKind::Truncated
+    );
+    let mut bad = blob.clone();
+    bad[0] = 0;
+    assert_eq!(
+        Fdt::new(&bad).err().unwrap().kind,
+        FdtErrorKind::BadMagic(0x000d_feed)
+    );
+    assert_eq!(
+        Fdt::new(&blob[..blob.len() - 1]).err().unwrap(),
+        FdtError {
+            kind: FdtErrorKind::TotalSizeBeyondBuffer,
+            offset: 4
+        }
+    );
+    let mut bad = blob.clone();
+    bad[20..24].copy_from_slice(&3u32.to_be_bytes());
+    assert_eq!(
+        Fdt::new(&bad).err().unwrap().kind,
+        FdtErrorKind::UnsupportedVersion(3)
+    );
+    let mut bad = blob.clone();
+    bad[36..40].copy_from_slice(&0xffffu32.to_be_bytes());
+    let e = Fdt::new(&bad).err().unwrap();
+    assert_eq!(e.kind, FdtErrorKind::BlockOutOfBounds("structure block"));
+    assert_eq!(
+        e.to_string(),
+        "structure block lies outside the blob at offset 0x8"
+    );
+}
+
+#[test]
+fn rejects_bad_structure() {
+    let blob = sample();
+    let fdt = Fdt::new(&blob).unwrap();
+    let s = fdt.header().off_dt_struct as usize;
+    // Corrupt the first property's name offset.
+    let mut bad = blob.clone();
+    bad[s + 8 + 8..s + 8 + 12].copy_from_slice(&0x1000u32.to_be_bytes());
+    let f = Fdt::new(&bad).unwrap();
+    assert_eq!(
+        f.validate().err().unwrap().kind,
+        FdtErrorKind::BadStringOffset(0x1000)
+    );
+    // An unknown token.
+    let mut bad = blob.clone();
+    bad[s + 8..s + 12].copy_from_slice(&7u32.to_be_bytes());
+    let f = Fdt::new(&bad).unwrap();
+    assert_eq!(
+        f.validate().err().unwrap(),
+        FdtError {
+            kind: FdtErrorKind::BadToken(7),
+            offset: s + 8
+        }
+    );
+    // A property length running past the structure block.
+    let mut bad = blob.clone();
+    bad[s + 12..s + 16].copy_from_slice(&0x7fff_fff0u32.to_be_bytes());
+    let f = Fdt::new(&bad).unwrap();
+    assert_eq!(
+        f.validate().err().unwrap().kind,
+        FdtErrorKind::BlockOutOfBounds("property value")
+    );
+    assert!(f.find_node("/chosen").is_err());
+}
+
+#[test]
+fn every_shortened_structure_block_is_an_error() {
+    let blob = sample();
+    let full = Fdt::new(&blob).unwrap().header().size_dt_struct;
+    for k in 0..full {
+        let mut b = blob.clone();
+        b[36..40].copy_from_slice(&k.to_be_bytes());
+        if let Ok(f) = Fdt::new(&b) {
+            assert!(
+                f.validate().is_err(),
+                "size_dt_struct {k} of {full} validated"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_truncation_is_an_error_not_a_panic() {
+    let blob = sample();
+    for len in 0..blob.len() {
+        let mut b = blob[..len].to_vec();
+        if b.len() >= 8 {
+            b[4..8].copy_from_slice(&(len as u32).to_be_bytes());
+        }
+        assert!(Fdt::new(&b).is_err(), "truncated to {len} accepted");
+    }
+}
+
+/// Walk everything reachable; true when no query returned an error.
+fn walk(node: Node, depth: usize) -> bool {
+    let mut ok = node.properties().all(|p| p.is_ok());
+    for c in node.children() {
+        match c {
+            Ok(c) if depth < MAX_DEPTH => ok &= walk(c, depth + 1),
+            Ok(_) => {}
+            Err(_) => ok = false,
+        }
+    }
+    ok
+}
+
+#[test]
+fn corrupted_blobs_give_errors_not_panics() {
+    let blob = sample();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let interesting = [
+        0u32,
+        1,
+        2,
+        3,
+        4,
+        9,
+        0x7fff_ffff,
+        0xffff_ffff,
+        blob.len() as u32,
+    ];
+    for _ in 0..20_000 {
+        let mut b = blob.clone();
+        for _ in 0..1 + next() % 3 {
+            let pos = (next() as usize) % (b.len() - 3);
+            if next() % 2 == 0 {
+                b[pos] = next() as u8;
+            } else {
+                let v = interesting[(next() as usize) % interesting.len()];
+                b[pos & !3..(pos & !3) + 4].copy_from_slice(&v.to_be_bytes());
+            }
+        }
+        let Ok(f) = Fdt::new(&b) else { continue };
+        let valid = f.validate().is_ok();
+        let walked = walk(f.root(), 0);
+        for p in ["/", "/chosen", "/memory", "/rtas/deep", "/x/y"] {
+            let _ = f.find_node(p);
+        }
+        let _ = f.reservations().take(64).count();
+        // A tree that validates can be walked without a single error.
+        assert!(!valid || walked, "validated blob failed to walk: {b:02x?}");
+    }
+}
