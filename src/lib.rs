@@ -8,4 +8,5 @@ extern crate alloc;
 pub mod bootparam;
 pub mod cmdline;
 pub mod fdt;
+pub mod mm;
 pub mod printk;
