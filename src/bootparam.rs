@@ -5,6 +5,7 @@
 //! | `loglevel=N` | console log level (records with a level below N are printed) |
 //! | `debug` | console log level 8: `pr_debug!` output too |
 //! | `quiet` | console log level 4: errors and worse only |
+//! | `memblock=debug` | memblock's Linux-format dump after discovery and at the end of boot, and one line per reserve/alloc/free |
 //! | `selftest.poweroff_at_entry` | power off as soon as the command line and the RTAS token are known (benchmark floor) |
 //! | `selftest.panic` | panic once the kernel is up (tests the failure path) |
 //! | `selftest.fault=program` | execute an illegal instruction (tests the exception path) |
@@ -49,6 +50,7 @@ pub struct BootParams<'a> {
     pub poweroff_at_entry: bool,
     pub selftest_panic: bool,
     pub selftest_fault: Option<SelftestFault>,
+    pub memblock_debug: bool,
     errors: [Option<ParamError<'a>>; MAX_ERRORS],
     /// Malformed parameters beyond the first MAX_ERRORS.
     pub errors_dropped: usize,
@@ -62,6 +64,7 @@ const KNOWN: &[&str] = &[
     "selftest.poweroff_at_entry",
     "selftest.panic",
     "selftest.fault",
+    "memblock",
 ];
 
 /// Is this a parameter the kernel acts on?
@@ -77,6 +80,7 @@ impl<'a> BootParams<'a> {
             poweroff_at_entry: false,
             selftest_panic: false,
             selftest_fault: None,
+            memblock_debug: false,
             errors: [None; MAX_ERRORS],
             errors_dropped: 0,
         };
@@ -141,6 +145,11 @@ impl<'a> BootParams<'a> {
                 Some(f) => self.selftest_fault = Some(f),
                 None => self.error(param, "expects one of: program"),
             }
+        } else if name_eq(name, "memblock") {
+            match param.value {
+                Some("debug") => self.memblock_debug = true,
+                _ => self.error(param, "expects: debug"),
+            }
         }
     }
 
@@ -169,6 +178,14 @@ mod tests {
         assert_eq!(p.selftest_fault, None);
         assert_eq!(p.errors().count(), 0);
         assert_eq!(p.unknown().count(), 0);
+    }
+
+    #[test]
+    fn memblock_debug() {
+        assert!(BootParams::parse("memblock=debug").memblock_debug);
+        let p = BootParams::parse("memblock memblock=verbose");
+        assert!(!p.memblock_debug);
+        assert_eq!(p.errors().count(), 2);
     }
 
     #[test]

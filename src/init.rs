@@ -7,7 +7,7 @@ use sparsek::printk;
 use sparsek::{pr_err, pr_info, pr_notice, pr_warn};
 
 use crate::arch::{self, BootInfo};
-use crate::heap;
+use crate::{heap, setup};
 
 const PR_PREFIX: &str = "";
 
@@ -21,12 +21,26 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     heap_self_check(heap_start, heap_size);
     report_params(&params, &boot);
 
+    // prom_init: CAS, then the device tree flattened (or taken from r3/H_CAS). The last
+    // use of the firmware's client interface is inside this call.
+    let dt =
+        arch::prom_init(&boot).unwrap_or_else(|e| arch::fatal_fmt(format_args!("prom_init: {e}")));
+    // Memory map and every reservation, before anything allocates from memblock. The
+    // firmware's memory is among the reservations ...
+    let mut mem = setup::early_init_devtree(&dt, &boot, &params);
+    // ... until the client interface is shut here.
+    setup::leave_firmware(&mut mem, &boot);
+
     if params.selftest_panic {
         panic!("selftest.panic requested");
     }
     if let Some(fault) = params.selftest_fault {
         arch::provoke_fault(fault);
     }
+
+    setup::mem_init_print_info(&mem);
+    // Last action before the final status: the initrd must be intact.
+    setup::initrd_check(&mem);
     arch::power_off()
 }
 

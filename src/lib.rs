@@ -7,6 +7,8 @@ extern crate alloc;
 
 pub mod bootparam;
 pub mod cmdline;
+pub mod crc32;
 pub mod fdt;
 pub mod mm;
 pub mod printk;
+pub mod prom;

@@ -14,6 +14,8 @@ mod arch;
 mod heap;
 #[cfg(target_os = "none")]
 mod init;
+#[cfg(target_os = "none")]
+mod setup;
 
 #[cfg(target_os = "none")]
 #[panic_handler]

@@ -52,6 +52,8 @@ pub struct BootInfo {
     pub cmdline: &'static str,
     /// Set when /chosen/bootargs was longer than COMMAND_LINE_SIZE - 1 and was cut.
     pub cmdline_truncated: bool,
+    /// The live firmware or the r3 tree (for prom_init).
+    pub(super) firmware: Firmware,
 }
 
 static ENTRY_TB: AtomicU64 = AtomicU64::new(0);
@@ -172,6 +174,7 @@ extern "C" fn __sparsek_entry(r3: u64, r4: u64, r5: u64, entry_msr: u64) -> ! {
         timebase_freq,
         cmdline,
         cmdline_truncated,
+        firmware,
     };
     crate::init::start_kernel(boot)
 }

@@ -6,6 +6,7 @@ use sparsek::fdt::{Fdt, FdtError};
 
 use super::of::{OfClient, OfError};
 
+#[derive(Clone, Copy)]
 pub enum Firmware {
     Of(OfClient),
     Fdt(Fdt<'static>),

@@ -11,6 +11,7 @@ mod exceptions;
 mod firmware;
 mod hcall;
 mod of;
+mod prom;
 mod regs;
 mod rtas;
 mod selftest;
@@ -58,5 +59,7 @@ core::arch::global_asm!(
 
 // The boundary: everything the rest of the kernel may use.
 pub use entry::{BootInfo, COMMAND_LINE_SIZE, FirmwarePath, fatal_fmt, power_off};
+pub use of::{calls as of_calls, leave_firmware};
+pub use prom::{DeviceTree, kernel_image, phys_slice, prom_init};
 pub use regs::{MsrBits, pvr_name};
 pub use selftest::provoke as provoke_fault;

@@ -7,6 +7,7 @@
 //! [`FirmwareWindow`](super::exceptions::FirmwareWindow).
 
 use core::ffi::CStr;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::exceptions::FirmwareWindow;
 use super::hcall::HStatus;
@@ -36,6 +37,8 @@ pub enum OfError {
         service: &'static str,
         status: HStatus,
     },
+    /// The kernel has left the firmware behind (its memory may be reused): no more calls.
+    Gone { service: &'static str },
 }
 
 impl core::fmt::Display for OfError {
@@ -48,6 +51,12 @@ impl core::fmt::Display for OfError {
                 f,
                 "OF {service} not called: big-endian interrupts refused ({status})"
             ),
+            OfError::Gone { service } => {
+                write!(
+                    f,
+                    "OF {service} not called: the firmware has been left behind"
+                )
+            }
         }
     }
 }
@@ -57,6 +66,26 @@ const MAX_CELLS: usize = 10;
 
 /// Longest path or property name passed to the firmware (NUL included).
 const NAME_MAX: usize = 256;
+
+/// Client-interface calls made so far (reported at the end of the tree walk).
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+/// Set by [`leave_firmware`]: the firmware's memory is no longer reserved.
+static GONE: AtomicBool = AtomicBool::new(false);
+
+/// Number of client-interface calls made since boot.
+pub fn calls() -> usize {
+    CALLS.load(Ordering::Relaxed)
+}
+
+/// From now on every call fails with [`OfError::Gone`]: the kernel stops treating the
+/// firmware's memory as reserved.
+pub fn leave_firmware() {
+    GONE.store(true, Ordering::Release);
+}
+
+/// An open instance (ihandle).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ihandle(pub u32);
 
 /// The client interface entry the firmware passed in r5.
 #[derive(Clone, Copy, Debug)]
@@ -104,6 +133,10 @@ impl OfClient {
         rets: &mut [u32],
     ) -> Result<(), OfError> {
         let name = service.to_str().unwrap_or("?");
+        if GONE.load(Ordering::Acquire) {
+            return Err(OfError::Gone { service: name });
+        }
+        CALLS.fetch_add(1, Ordering::Relaxed);
         let (nargs, nret) = (args.len(), rets.len());
         // QEMU's VOF accepts at most 10 argument and return cells in all.
         if nargs + nret > MAX_CELLS {
@@ -191,5 +224,113 @@ impl OfClient {
         let mut r = [0u32; 1];
         self.call(c"peer", &[node.0], &mut r)?;
         Ok((r[0] != 0 && r[0] != u32::MAX).then_some(Phandle(r[0])))
+    }
+
+    /// `parent`: the node's parent, `None` for the root.
+    pub fn parent(&self, node: Phandle) -> Result<Option<Phandle>, OfError> {
+        let mut r = [0u32; 1];
+        self.call(c"parent", &[node.0], &mut r)?;
+        Ok((r[0] != 0 && r[0] != u32::MAX).then_some(Phandle(r[0])))
+    }
+
+    /// `getproplen`: the property's length, `None` when it does not exist.
+    pub fn getproplen(&self, node: Phandle, name: &str) -> Result<Option<usize>, OfError> {
+        let n = CName::new(name, "getproplen")?;
+        let mut r = [0u32; 1];
+        self.call(c"getproplen", &[node.0, n.phys()], &mut r)?;
+        Ok((r[0] as i32 >= 0).then_some(r[0] as usize))
+    }
+
+    /// `nextprop`: the name of the property after `prev` (`""` for the first) into `buf`,
+    /// NUL-terminated; `false` when there is none. `buf` must be large: SLOF writes names
+    /// longer than IEEE 1275's 32 bytes.
+    pub fn nextprop(&self, node: Phandle, prev: &str, buf: &mut [u8]) -> Result<bool, OfError> {
+        let service = "nextprop";
+        if buf.len() < NAME_MAX {
+            return Err(OfError::BadArgument { service });
+        }
+        let p = CName::new(prev, service)?;
+        let mut r = [0u32; 1];
+        let addr = virt_to_phys(buf.as_mut_ptr() as u64) as u32;
+        self.call(c"nextprop", &[node.0, p.phys(), addr], &mut r)?;
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+        match r[0] as i32 {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(OfError::Failed { service }),
+        }
+    }
+
+    /// `package-to-path` into `buf`; returns the length the firmware reports (SLOF
+    /// without the NUL, VOF with it).
+    pub fn package_to_path(&self, node: Phandle, buf: &mut [u8]) -> Result<usize, OfError> {
+        let service = "package-to-path";
+        let mut r = [0u32; 1];
+        let addr = virt_to_phys(buf.as_mut_ptr() as u64) as u32;
+        self.call(
+            c"package-to-path",
+            &[node.0, addr, buf.len() as u32],
+            &mut r,
+        )?;
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+        match r[0] as i32 {
+            n if n >= 0 => Ok(n as usize),
+            _ => Err(OfError::Failed { service }),
+        }
+    }
+
+    /// `instance-to-package`: the node behind an open instance.
+    pub fn instance_to_package(&self, ih: Ihandle) -> Result<Phandle, OfError> {
+        let mut r = [0u32; 1];
+        self.call(c"instance-to-package", &[ih.0], &mut r)?;
+        if r[0] == 0 || r[0] == u32::MAX {
+            return Err(OfError::Failed {
+                service: "instance-to-package",
+            });
+        }
+        Ok(Phandle(r[0]))
+    }
+
+    /// `open` a device by path.
+    pub fn open(&self, path: &str) -> Result<Ihandle, OfError> {
+        let p = CName::new(path, "open")?;
+        let mut r = [0u32; 1];
+        self.call(c"open", &[p.phys()], &mut r)?;
+        if r[0] == 0 || r[0] == u32::MAX {
+            return Err(OfError::Failed { service: "open" });
+        }
+        Ok(Ihandle(r[0]))
+    }
+
+    /// `close` an instance.
+    pub fn close(&self, ih: Ihandle) -> Result<(), OfError> {
+        self.call(c"close", &[ih.0], &mut [])
+    }
+
+    /// `call-method` `method` on instance `ih` with `args` (at most 6); returns the
+    /// method's results after its catch result, which must be 0.
+    pub fn call_method<const N: usize>(
+        &self,
+        method: &str,
+        ih: Ihandle,
+        args: &[u32],
+    ) -> Result<[u32; N], OfError> {
+        let service = "call-method";
+        let m = CName::new(method, service)?;
+        let mut a = [0u32; 8];
+        if args.len() > 6 || N + 1 + 2 + args.len() > MAX_CELLS {
+            return Err(OfError::BadArgument { service });
+        }
+        a[0] = m.phys();
+        a[1] = ih.0;
+        a[2..2 + args.len()].copy_from_slice(args);
+        let mut r = [0u32; MAX_CELLS];
+        self.call(c"call-method", &a[..2 + args.len()], &mut r[..N + 1])?;
+        if r[0] != 0 {
+            return Err(OfError::Failed { service });
+        }
+        let mut out = [0u32; N];
+        out.copy_from_slice(&r[1..N + 1]);
+        Ok(out)
     }
 }

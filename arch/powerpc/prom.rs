@@ -1,0 +1,311 @@
+//! prom_init: everything done with the firmware before the kernel leaves it behind, as
+//! Linux's arch/powerpc/kernel/prom_init.c does:
+//!
+//! 1. `ibm,client-architecture-support` (CAS): through `call-method` on the root instance
+//!    under SLOF/VOF, or QEMU's H_CAS hypercall when there is no firmware (r5 == 0). It
+//!    asks for the hash MMU and dynamic-reconfiguration memory, so that memory from
+//!    `-m X,slots=N,maxmem=Y` and cold-plugged DIMMs appears in the tree.
+//! 2. Flatten the Open Firmware tree into an FDT in the kernel heap (inside the image,
+//!    so reserved with it), holding one firmware window for all client calls.
+//!    With r5 == 0 the FDT QEMU returns from H_CAS (or the one from r3) is used.
+//!
+//! From then on one portable FDT reader serves both paths.
+
+use alloc::string::String;
+use alloc::vec;
+
+use sparsek::fdt::Fdt;
+use sparsek::prom::cas;
+use sparsek::prom::flatten::{self, OfTree};
+use sparsek::{pr_err, pr_info, pr_warn};
+
+use super::entry::{BootInfo, FirmwarePath, now_ns};
+use super::exceptions::FirmwareWindow;
+use super::firmware::Firmware;
+use super::hcall::{self, HStatus};
+use super::of::{OfClient, OfError, Phandle};
+use super::{PAGE_OFFSET, virt_to_phys};
+
+const PR_PREFIX: &str = "prom: ";
+
+/// QEMU's H_CAS (KVMPPC_HCALL_BASE + 2): CAS without firmware; writes the new FDT,
+/// preceded by a 4-byte header, into the buffer it is given.
+const KVMPPC_H_CAS: u64 = 0xf002;
+/// Buffer offered to H_CAS (SLOF offers 2 MiB for 255 cores and 16 TiB of maxmem).
+const CAS_BUFFER: usize = 1 << 20;
+
+/// Where the device tree came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DtSource {
+    /// Flattened from the Open Firmware tree.
+    Flattened,
+    /// Returned by H_CAS (r5 == 0).
+    Cas,
+    /// The blob passed in r3 (r5 == 0, H_CAS unavailable or failed).
+    R3,
+}
+
+impl DtSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            DtSource::Flattened => "flattened from the firmware",
+            DtSource::Cas => "from H_CAS",
+            DtSource::R3 => "passed in r3",
+        }
+    }
+}
+
+/// The device tree the rest of boot reads.
+pub struct DeviceTree {
+    pub fdt: Fdt<'static>,
+    /// Physical address and size of the blob.
+    pub phys: u64,
+    pub size: u64,
+    /// The blob lives in the kernel heap (so the kernel image reservation covers it).
+    pub in_image: bool,
+    pub source: DtSource,
+    /// The tree passed in r3 when H_CAS replaced it: QEMU puts the initrd (in /chosen)
+    /// and the reservation map only in that one.
+    pub entry_fdt: Option<Fdt<'static>>,
+}
+
+/// Why prom_init could not produce a device tree.
+pub enum PromError {
+    Flatten(String),
+    Fdt(String),
+}
+
+impl core::fmt::Display for PromError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PromError::Flatten(e) => write!(f, "cannot flatten the device tree: {e}"),
+            PromError::Fdt(e) => write!(f, "unusable device tree: {e}"),
+        }
+    }
+}
+
+/// The client interface as the flattener sees it.
+struct Walker<'a> {
+    of: &'a OfClient,
+}
+
+impl OfTree for Walker<'_> {
+    type Error = OfError;
+    fn root(&mut self) -> Result<u32, OfError> {
+        self.of
+            .peer(Phandle(0))?
+            .map(|p| p.0)
+            .ok_or(OfError::Failed { service: "peer" })
+    }
+    fn child(&mut self, node: u32) -> Result<Option<u32>, OfError> {
+        Ok(self.of.child(Phandle(node))?.map(|p| p.0))
+    }
+    fn peer(&mut self, node: u32) -> Result<Option<u32>, OfError> {
+        Ok(self.of.peer(Phandle(node))?.map(|p| p.0))
+    }
+    fn parent(&mut self, node: u32) -> Result<Option<u32>, OfError> {
+        Ok(self.of.parent(Phandle(node))?.map(|p| p.0))
+    }
+    fn package_to_path(&mut self, node: u32, buf: &mut [u8]) -> Result<usize, OfError> {
+        self.of.package_to_path(Phandle(node), buf)
+    }
+    fn nextprop(&mut self, node: u32, prev: &str, buf: &mut [u8]) -> Result<bool, OfError> {
+        self.of.nextprop(Phandle(node), prev, buf)
+    }
+    fn getproplen(&mut self, node: u32, name: &str) -> Result<Option<usize>, OfError> {
+        self.of.getproplen(Phandle(node), name)
+    }
+    fn getprop(&mut self, node: u32, name: &str, buf: &mut [u8]) -> Result<usize, OfError> {
+        self.of.getprop(Phandle(node), name, buf)
+    }
+}
+
+unsafe extern "C" {
+    static _start: u8;
+    static _end: u8;
+}
+
+/// Physical extent of the kernel image: text through BSS, stacks and heap.
+pub fn kernel_image() -> (u64, u64) {
+    let start = virt_to_phys(&raw const _start as u64);
+    let end = virt_to_phys(&raw const _end as u64);
+    (start, end)
+}
+
+/// CAS, then the device tree (see the module comment). Failing CAS is reported and boot
+/// goes on with the tree as it is (no DR memory); failing to get any tree is an error.
+pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
+    let vector = cas::architecture_vector();
+    match &boot.firmware {
+        Firmware::Of(of) => {
+            let t0 = now_ns();
+            let calls0 = super::of::calls();
+            // One window for CAS and the whole walk: the swap costs more than a call.
+            let _window = match FirmwareWindow::open() {
+                Ok(w) => Some(w),
+                Err(st) => {
+                    return Err(PromError::Flatten(alloc::format!(
+                        "big-endian interrupts refused ({st})"
+                    )));
+                }
+            };
+            match cas_via_of(of, &vector) {
+                Ok(()) => pr_info!(
+                    "ibm,client-architecture-support: done in {} us (hash MMU, DR memory v1/v2, FORM1)",
+                    (now_ns() - t0) / 1000
+                ),
+                Err(e) => pr_warn!(
+                    "ibm,client-architecture-support failed: {e}; DR memory will not be described"
+                ),
+            }
+            let t1 = now_ns();
+            let mut reservations = vec![kernel_image_range()];
+            if boot.r4 != 0 {
+                reservations.push((boot.r3, boot.r4));
+            }
+            let boot_cpu = boot_cpuid(of);
+            let flat = flatten::flatten(&mut Walker { of }, &reservations, boot_cpu)
+                .map_err(|e| PromError::Flatten(alloc::format!("{e}")))?;
+            let blob: &'static [u8] = flat.blob.leak();
+            pr_info!(
+                "flattened {} tree: {} nodes, {} properties, {} bytes in {} us ({} client calls in all)",
+                boot.path.name(),
+                flat.nodes,
+                flat.properties,
+                blob.len(),
+                (now_ns() - t1) / 1000,
+                super::of::calls() - calls0
+            );
+            let fdt = Fdt::new(blob).map_err(|e| PromError::Fdt(alloc::format!("{e}")))?;
+            Ok(DeviceTree {
+                fdt,
+                phys: virt_to_phys(blob.as_ptr() as u64),
+                size: blob.len() as u64,
+                in_image: true,
+                source: DtSource::Flattened,
+                entry_fdt: None,
+            })
+        }
+        Firmware::Fdt(r3_fdt) => {
+            let t0 = now_ns();
+            match cas_via_hcall(&vector) {
+                Ok(blob) => {
+                    let fdt =
+                        Fdt::new(blob).map_err(|e| PromError::Fdt(alloc::format!("H_CAS: {e}")))?;
+                    pr_info!(
+                        "ibm,client-architecture-support (H_CAS): done in {} us, new device tree of {} bytes",
+                        (now_ns() - t0) / 1000,
+                        blob.len()
+                    );
+                    Ok(DeviceTree {
+                        fdt,
+                        phys: virt_to_phys(blob.as_ptr() as u64),
+                        size: blob.len() as u64,
+                        in_image: true,
+                        source: DtSource::Cas,
+                        entry_fdt: Some(*r3_fdt),
+                    })
+                }
+                Err(e) => {
+                    pr_warn!("H_CAS failed: {e}; using the device tree from r3 (no DR memory)");
+                    Ok(DeviceTree {
+                        fdt: *r3_fdt,
+                        phys: boot.r3,
+                        size: r3_fdt.header().totalsize as u64,
+                        in_image: false,
+                        source: DtSource::R3,
+                        entry_fdt: None,
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn kernel_image_range() -> (u64, u64) {
+    let (start, end) = kernel_image();
+    (start, end - start)
+}
+
+fn cas_via_of(of: &OfClient, vector: &[u8]) -> Result<(), OfError> {
+    let root = of.open("/")?;
+    let vec_phys = virt_to_phys(vector.as_ptr() as u64) as u32;
+    let r = of.call_method::<1>("ibm,client-architecture-support", root, &[vec_phys]);
+    let _ = of.close(root);
+    match r {
+        Ok([0]) => Ok(()),
+        Ok(_) => Err(OfError::Failed {
+            service: "ibm,client-architecture-support",
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// H_CAS into a heap buffer; returns the new blob (a right-sized copy, leaked).
+fn cas_via_hcall(vector: &[u8]) -> Result<&'static [u8], String> {
+    let mut buf = vec![0u8; CAS_BUFFER];
+    let vec_phys = virt_to_phys(vector.as_ptr() as u64);
+    let buf_phys = virt_to_phys(buf.as_mut_ptr() as u64);
+    // SAFETY: QEMU reads the vector and writes at most CAS_BUFFER - 16 bytes (the size
+    // passed) plus its 4-byte header into `buf`, which the kernel owns and keeps alive
+    // across the call; the compiler fence below orders our reads after its writes.
+    let (st, _) = unsafe {
+        hcall::hcall(
+            KVMPPC_H_CAS,
+            [
+                vec_phys,
+                buf_phys,
+                (CAS_BUFFER - 16) as u64,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    if st != HStatus::SUCCESS {
+        return Err(alloc::format!("{st}"));
+    }
+    let fdt = Fdt::new(&buf[4..]).map_err(|e| alloc::format!("returned tree: {e}"))?;
+    let len = fdt.header().totalsize as usize;
+    Ok(buf[4..4 + len].to_vec().leak())
+}
+
+/// The boot CPU's `reg`: /chosen "cpu" (an instance) -> its package, else the first cpu.
+fn boot_cpuid(of: &OfClient) -> u32 {
+    let from_chosen = || -> Result<u32, OfError> {
+        let chosen = of.finddevice("/chosen")?;
+        let ih = of.getprop_u32(chosen, "cpu")?;
+        let cpu = of.instance_to_package(super::of::Ihandle(ih))?;
+        of.getprop_u32(cpu, "reg")
+    };
+    match from_chosen() {
+        Ok(r) => r,
+        Err(_) => match Firmware::Of(*of).boot_cpu_prop_u32("reg") {
+            Ok(Some(r)) => r,
+            _ => {
+                pr_err!("cannot tell the boot CPU, assuming 0");
+                0
+            }
+        },
+    }
+}
+
+/// A slice of physical memory through the linear map (real mode ignores the top bits).
+///
+/// # Safety
+/// `[phys, phys + len)` must be RAM that nothing writes while the slice lives.
+pub unsafe fn phys_slice(phys: u64, len: usize) -> &'static [u8] {
+    // SAFETY: per the caller's contract.
+    unsafe { core::slice::from_raw_parts((PAGE_OFFSET | phys) as *const u8, len) }
+}
+
+impl FirmwarePath {
+    /// Whether the kernel talks to an Open Firmware client interface.
+    pub fn has_client_interface(self) -> bool {
+        self != FirmwarePath::Fdt
+    }
+}
