@@ -2,70 +2,14 @@
 //! the console log and the exit status. Every console log is kept under
 //! `target/qemu/tests/<test>.log` for inspection.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use qemu_harness::check;
+use qemu_harness::testing::{boot, expect_success, has, log_path, vof};
 use qemu_harness::{BootOptions, Firmware, Machine, Outcome, Verdict, repo_root};
 
 use qemu_harness::test_kernel as kernel;
-
-fn log_path(name: &str) -> PathBuf {
-    repo_root().join(format!("target/qemu/tests/{name}.log"))
-}
-
-fn boot(name: &str, machine: Machine) -> Outcome {
-    let timeout = match machine.firmware {
-        Firmware::Slof => Duration::from_secs(90),
-        _ => Duration::from_secs(30),
-    };
-    let opts = BootOptions {
-        timeout: Some(timeout),
-        log: Some(log_path(name)),
-        echo: false,
-    };
-    qemu_harness::boot(&machine, kernel(), &opts).expect("QEMU starts")
-}
-
-fn vof(append: &str) -> Machine {
-    Machine {
-        firmware: Firmware::Vof,
-        append: append.into(),
-        ..Machine::default()
-    }
-}
-
-/// Assert with the log path in the message.
-macro_rules! check {
-    ($name:expr, $cond:expr, $($msg:tt)*) => {
-        assert!($cond, "{} (log: {})", format!($($msg)*), log_path($name).display())
-    };
-}
-
-fn has(o: &Outcome, prefix: &str) -> bool {
-    o.messages().any(|m| m.starts_with(prefix))
-}
-
-fn expect_success(name: &str, o: &Outcome) {
-    check!(
-        name,
-        o.verdict == Verdict::Success,
-        "verdict {:?}: {}",
-        o.verdict,
-        o.reason
-    );
-    check!(
-        name,
-        o.qemu_status == Some(0),
-        "QEMU status {:?}",
-        o.qemu_status
-    );
-    check!(
-        name,
-        o.messages().last() == Some("reboot: Power down"),
-        "last line is not reboot: Power down"
-    );
-}
 
 fn expect_banner(name: &str, o: &Outcome, firmware: &str) {
     check!(name, has(o, "sparsek version "), "no banner");
@@ -73,7 +17,7 @@ fn expect_banner(name: &str, o: &Outcome, firmware: &str) {
     let fw = format!("Firmware: {firmware} ");
     check!(name, has(o, &fw), "no '{fw}' line");
     check!(name, has(o, "Kernel command line: "), "no command line");
-    check!(name, has(o, "heap: 1024 KiB at 0x"), "no heap line");
+    check!(name, has(o, "heap: 4096 KiB at 0x"), "no heap line");
 }
 
 #[test]

@@ -19,6 +19,8 @@ options:
   --cpu MODEL        CPU model (power8, power9, power10, ...)
   --numa SIZE,...    one NUMA node per size (total = -m)
   --smp N            number of CPUs
+  --maxmem SIZE      allow hot-pluggable memory up to SIZE (-m X,slots=4,maxmem=SIZE)
+  --dimm SIZE        cold-plug a pc-dimm of SIZE (repeatable; needs --maxmem)
   --append \"ARGS\"    kernel command line
   --initrd FILE      initrd image
   --timeout SECONDS  kill QEMU after this long (default 60; none with --gdb)
@@ -77,6 +79,8 @@ pub fn parse_run_args<I: IntoIterator<Item = String>>(args: I) -> Result<RunArgs
                     .filter(|&n| n >= 1)
                     .ok_or_else(|| format!("--smp: bad CPU count '{v}'"))?;
             }
+            "--maxmem" => m.maxmem = Some(parse_size(&value("--maxmem")?)?),
+            "--dimm" => m.dimms.push(parse_size(&value("--dimm")?)?),
             "--append" => m.append = value("--append")?,
             "--initrd" => m.initrd = Some(PathBuf::from(value("--initrd")?)),
             "--timeout" => {
@@ -111,6 +115,16 @@ pub fn parse_run_args<I: IntoIterator<Item = String>>(args: I) -> Result<RunArgs
     if let Some(mem) = memory {
         m.memory = mem;
     }
+    match m.maxmem {
+        None if !m.dimms.is_empty() => return Err("--dimm needs --maxmem".into()),
+        Some(max) if max < m.memory + m.dimms.iter().sum::<u64>() => {
+            return Err(format!(
+                "--maxmem ({} MiB) is below -m plus the DIMMs",
+                max >> 20
+            ));
+        }
+        _ => {}
+    }
     let timeout = match timeout {
         Some(t) => Some(t),
         None if m.gdb => None,
@@ -131,6 +145,29 @@ mod tests {
 
     fn parse(s: &[&str]) -> Result<RunArgs, String> {
         parse_run_args(s.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn maxmem_and_dimms() {
+        let a = parse(&["--maxmem", "8G", "--dimm", "1G", "--dimm", "512M"]).unwrap();
+        assert_eq!(a.machine.maxmem, Some(8 << 30));
+        assert_eq!(a.machine.dimms, [1 << 30, 512 << 20]);
+        let line = a
+            .machine
+            .qemu_args(std::path::Path::new("k"), None)
+            .join(" ");
+        assert!(line.contains("-m 2048M,slots=4,maxmem=8192M"), "{line}");
+        assert!(line.contains("-object memory-backend-ram,id=dimm1-mem,size=512M -device pc-dimm,id=dimm1,memdev=dimm1-mem"), "{line}");
+        assert!(
+            parse(&["--dimm", "1G"])
+                .unwrap_err()
+                .contains("needs --maxmem")
+        );
+        assert!(
+            parse(&["--maxmem", "2G", "--dimm", "1G"])
+                .unwrap_err()
+                .contains("below")
+        );
     }
 
     #[test]

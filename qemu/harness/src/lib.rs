@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod cli;
 pub mod machine;
+pub mod testing;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

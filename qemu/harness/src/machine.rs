@@ -27,6 +27,10 @@ pub struct Machine {
     /// One NUMA node per entry (bytes); empty = no NUMA topology.
     pub numa: Vec<u64>,
     pub smp: u32,
+    /// Hot-pluggable memory: `-m SIZE,slots=4,maxmem=MAXMEM` (bytes).
+    pub maxmem: Option<u64>,
+    /// Cold-plugged `pc-dimm` devices (bytes each); needs `maxmem`.
+    pub dimms: Vec<u64>,
     pub append: String,
     pub initrd: Option<PathBuf>,
     /// Start QEMU's gdbstub on tcp::1234 and wait for a debugger.
@@ -44,6 +48,8 @@ impl Default for Machine {
             cpu: None,
             numa: Vec::new(),
             smp: 1,
+            maxmem: None,
+            dimms: Vec::new(),
             append: String::new(),
             initrd: None,
             gdb: false,
@@ -120,7 +126,17 @@ impl Machine {
         if let Some(cpu) = &self.cpu {
             a.extend(["-cpu".into(), cpu.clone()]);
         }
-        a.extend(["-m".into(), mib(self.memory)]);
+        match self.maxmem {
+            Some(max) => a.extend([
+                "-m".into(),
+                format!(
+                    "{},slots={DIMM_SLOTS},maxmem={}",
+                    mib(self.memory),
+                    mib(max)
+                ),
+            ]),
+            None => a.extend(["-m".into(), mib(self.memory)]),
+        }
         if self.smp > 1 {
             a.extend(["-smp".into(), self.smp.to_string()]);
         }
@@ -130,6 +146,14 @@ impl Machine {
                 format!("memory-backend-ram,id=ram-node{i},size={}", mib(size)),
                 "-numa".into(),
                 format!("node,nodeid={i},memdev=ram-node{i}"),
+            ]);
+        }
+        for (i, &size) in self.dimms.iter().enumerate() {
+            a.extend([
+                "-object".into(),
+                format!("memory-backend-ram,id=dimm{i}-mem,size={}", mib(size)),
+                "-device".into(),
+                format!("pc-dimm,id=dimm{i},memdev=dimm{i}-mem"),
             ]);
         }
         if self.firmware == Firmware::None
@@ -157,6 +181,38 @@ impl Machine {
         a
     }
 }
+
+impl Machine {
+    /// The flattened device tree QEMU builds for this machine (before the guest's
+    /// client-architecture-support), as `-M pseries,dumpdtb=FILE` writes it.
+    pub fn dump_dtb(&self, file: &Path) -> Result<Vec<u8>, String> {
+        let mut args = self.qemu_args(Path::new("/dev/null"), None);
+        let m = args.iter().position(|a| a == "-M").ok_or("no -M")? + 1;
+        args[m] = format!("{},dumpdtb={}", args[m], file.display());
+        // No kernel is needed to build the tree (and -append/-initrd need one).
+        for opt in ["-kernel", "-append", "-initrd"] {
+            if let Some(k) = args.iter().position(|a| a == opt) {
+                args.drain(k..k + 2);
+            }
+        }
+        let out = std::process::Command::new(crate::qemu_binary())
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run QEMU: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "QEMU dumpdtb failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))
+    }
+}
+
+/// Slots for hot-pluggable memory when `maxmem` is set.
+pub const DIMM_SLOTS: u32 = 4;
 
 /// Quote a command line for display (copy-pasteable into a POSIX shell).
 pub fn shell_quote(args: &[String]) -> String {

@@ -1,0 +1,70 @@
+//! Shared pieces of the QEMU boot tests (`tests/*.rs`): boot a machine with its console
+//! log kept under `target/qemu/tests/<test>.log`, and assertions that name that log.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{BootOptions, Firmware, Machine, Outcome, Verdict, repo_root, test_kernel};
+
+/// Assert with the test's log path in the message.
+#[macro_export]
+macro_rules! check {
+    ($name:expr, $cond:expr, $($msg:tt)*) => {
+        assert!(
+            $cond,
+            "{} (log: {})",
+            format!($($msg)*),
+            $crate::testing::log_path($name).display()
+        )
+    };
+}
+
+pub fn log_path(name: &str) -> PathBuf {
+    repo_root().join(format!("target/qemu/tests/{name}.log"))
+}
+
+pub fn boot(name: &str, machine: Machine) -> Outcome {
+    let timeout = match machine.firmware {
+        Firmware::Slof => Duration::from_secs(90),
+        _ => Duration::from_secs(30),
+    };
+    let opts = BootOptions {
+        timeout: Some(timeout),
+        log: Some(log_path(name)),
+        echo: false,
+    };
+    crate::boot(&machine, test_kernel(), &opts).expect("QEMU starts")
+}
+
+pub fn vof(append: &str) -> Machine {
+    Machine {
+        firmware: Firmware::Vof,
+        append: append.into(),
+        ..Machine::default()
+    }
+}
+
+pub fn has(o: &Outcome, prefix: &str) -> bool {
+    o.messages().any(|m| m.starts_with(prefix))
+}
+
+pub fn expect_success(name: &str, o: &Outcome) {
+    check!(
+        name,
+        o.verdict == Verdict::Success,
+        "verdict {:?}: {}",
+        o.verdict,
+        o.reason
+    );
+    check!(
+        name,
+        o.qemu_status == Some(0),
+        "QEMU status {:?}",
+        o.qemu_status
+    );
+    check!(
+        name,
+        o.messages().last() == Some("reboot: Power down"),
+        "last line is not reboot: Power down"
+    );
+}
