@@ -220,3 +220,80 @@ fn corrupted_blobs_give_errors_not_panics() {
         assert!(!valid || walked, "validated blob failed to walk: {b:02x?}");
     }
 }
+
+/// A blob around a raw structure block (tokens as big-endian words) and given strings.
+fn raw(structs: &[u32], strings: &[u8]) -> Vec<u8> {
+    let s: Vec<u8> = structs.iter().flat_map(|w| w.to_be_bytes()).collect();
+    let (rsv, st) = (40usize, 56usize);
+    let strs = st + s.len();
+    let total = strs + strings.len();
+    let mut b = Vec::new();
+    for v in [
+        FDT_MAGIC,
+        total as u32,
+        st as u32,
+        strs as u32,
+        rsv as u32,
+        17,
+        16,
+        0,
+        strings.len() as u32,
+        s.len() as u32,
+    ] {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    b.extend_from_slice(&[0; 16]);
+    b.extend_from_slice(&s);
+    b.extend_from_slice(strings);
+    b
+}
+
+#[test]
+fn absurd_depth_is_refused_and_located() {
+    // Root plus 64 nested unnamed nodes: one level more than the reader accepts.
+    let mut s = Vec::new();
+    for _ in 0..=MAX_DEPTH {
+        s.extend([FDT_BEGIN_NODE, 0]);
+    }
+    s.extend([FDT_END_NODE; MAX_DEPTH + 1]);
+    s.push(FDT_END);
+    let blob = raw(&s, b"");
+    let fdt = Fdt::new(&blob).unwrap();
+    let e = fdt.validate().unwrap_err();
+    assert_eq!(e.kind, FdtErrorKind::TooDeep);
+    assert_eq!(e.offset, 56 + MAX_DEPTH * 8);
+    assert_eq!(fdt.path_at(e.offset).matches('/').count(), MAX_DEPTH - 1);
+}
+
+#[test]
+fn unterminated_names_are_errors() {
+    // A node name running to the end of the structure block.
+    let blob = raw(&[FDT_BEGIN_NODE, 0, FDT_BEGIN_NODE, 0x6162_6364], b"");
+    let e = Fdt::new(&blob).and_then(|f| f.validate()).unwrap_err();
+    assert_eq!(e.kind, FdtErrorKind::UnterminatedName);
+    // A property name running to the end of the strings block.
+    let blob = raw(
+        &[FDT_BEGIN_NODE, 0, FDT_PROP, 0, 0, FDT_END_NODE, FDT_END],
+        b"abc",
+    );
+    let f = Fdt::new(&blob).unwrap();
+    let e = f.validate().unwrap_err();
+    assert_eq!(e.kind, FdtErrorKind::UnterminatedName, "{e}");
+}
+
+#[test]
+fn path_at_names_the_node_of_an_error() {
+    let mut w = Builder::default();
+    w.begin("")
+        .begin("cpus")
+        .begin("cpu@0")
+        .prop_u32s("reg", &[0])
+        .end()
+        .end()
+        .end();
+    let blob = w.finish().unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let cpu = fdt.find_node("/cpus/cpu@0").unwrap().unwrap();
+    assert_eq!(fdt.path_at(cpu.offset + 16), "/cpus/cpu@0");
+    assert_eq!(fdt.path_at(fdt.root().offset), "/");
+}
