@@ -132,12 +132,32 @@ fn fixture_machines(firmware: Firmware) -> Vec<(&'static str, Machine)> {
             "numa4",
             machine(firmware, 4 * G, &[512 * M, G, 1536 * M, G], 4),
         ),
+        (
+            "2g-maxmem",
+            Machine {
+                maxmem: Some(8 * G),
+                ..machine(firmware, 2 * G, &[], 1)
+            },
+        ),
+    ]
+}
+
+/// More shapes than the fixtures: small, large, and nodes that are not powers of two.
+fn more_machines(firmware: Firmware) -> Vec<(&'static str, Machine)> {
+    vec![
+        ("512m", machine(firmware, 512 * M, &[], 1)),
+        ("16g", machine(firmware, 16 * G, &[], 1)),
+        (
+            "numa3-odd",
+            machine(firmware, 2560 * M, &[768 * M, 1280 * M, 512 * M], 3),
+        ),
     ]
 }
 
 #[test]
 fn memory_map_equals_qemu_tree_vof() {
-    for (cfg, m) in fixture_machines(Firmware::Vof) {
+    let machines = fixture_machines(Firmware::Vof);
+    for (cfg, m) in machines.into_iter().chain(more_machines(Firmware::Vof)) {
         memory_map_matches(&format!("mem_vof_{cfg}"), m);
     }
 }
