@@ -77,6 +77,9 @@ fn banner(boot: &BootInfo) {
     }
     if boot.path != arch::FirmwarePath::Fdt && boot.r4 != 0 {
         pr_info!("initrd: 0x{:x}, 0x{:x} bytes", boot.r3, boot.r4);
+        if boot.initrd().is_none() {
+            pr_warn!("initrd: r3 + r4 wraps around the address space, ignored");
+        }
     }
     pr_info!("time: timebase-frequency {} Hz", boot.timebase_freq);
     pr_notice!("Kernel command line: {}", boot.cmdline);

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 
 use sparsek::bootparam::BootParams;
 use sparsek::crc32;
+use sparsek::mm::PAGE_SIZE;
 use sparsek::mm::memblock::{Memblock, RegionFlags};
 use sparsek::printk::{self, Level};
 use sparsek::prom::{memory, reserve};
@@ -33,6 +34,9 @@ pub struct EarlyMem {
     pub initrd: Option<(u64, u64)>,
     /// Firmware memory reserved while the client interface is callable.
     firmware: Vec<(u64, u64)>,
+    /// Every other reservation made here, so releasing the firmware's memory can never
+    /// free a part of one of them (memblock merges touching reservations).
+    kept: Vec<(u64, u64)>,
     pub kernel: (u64, u64),
 }
 
@@ -79,9 +83,11 @@ pub fn early_init_devtree(dt: &DeviceTree, boot: &BootInfo, params: &BootParams)
     numa_report(&mb);
 
     // Reservations, all before the first allocation.
-    let reserve = |mb: &mut Memblock, base: u64, size: u64, caller: &'static str| {
+    let mut kept: Vec<(u64, u64)> = Vec::new();
+    let mut reserve = |mb: &mut Memblock, base: u64, size: u64, caller: &'static str| {
         mb.reserve(base, size, caller)
             .unwrap_or_else(|e| fail("early_init_devtree", e));
+        kept.push((base, size));
     };
     let (kstart, kend) = arch::kernel_image();
     reserve(&mut mb, VECTORS.0, VECTORS.1, "early_reserve_vectors");
@@ -112,7 +118,10 @@ pub fn early_init_devtree(dt: &DeviceTree, boot: &BootInfo, params: &BootParams)
     }
     let initrd = initrd_range(boot, dt);
     if let Some((s, e)) = initrd {
-        reserve(&mut mb, s, e - s, "reserve_initrd");
+        // Whole pages, as Linux reserves it.
+        let start = s & !(PAGE_SIZE - 1);
+        let end = e.checked_next_multiple_of(PAGE_SIZE).unwrap_or(u64::MAX);
+        reserve(&mut mb, start, end - start, "reserve_initrd");
     }
     // The firmware keeps what it claimed while its client interface may still be called;
     // only the part nothing else reserves is tracked, so releasing it frees nothing else.
@@ -120,23 +129,22 @@ pub fn early_init_devtree(dt: &DeviceTree, boot: &BootInfo, params: &BootParams)
     if boot.path.has_client_interface() {
         let claimed =
             reserve::firmware_claimed(fdt).unwrap_or_else(|e| fail("early_init_devtree", e));
-        let mut others: Vec<(u64, u64)> = mb.reserved().iter().map(|r| (r.base, r.size)).collect();
-        others.sort_unstable();
-        firmware = reserve::subtract(&claimed, &others);
+        firmware = reserve::subtract(&claimed, &kept);
         for &(b, s) in &firmware {
-            reserve(&mut mb, b, s, "prom_firmware_claimed");
+            mb.reserve(b, s, "prom_firmware_claimed")
+                .unwrap_or_else(|e| fail("early_init_devtree", e));
         }
     }
 
-    // The real-mode area bounds allocations until translation is on.
-    let first = mb.memory().first().map(|r| (r.base, r.size));
-    let Some((0, first_size)) = first else {
+    // The real-mode area (the block at 0 as the tree describes it, at most 1 GiB as Linux
+    // clamps it on hash) bounds allocations until translation is on.
+    let Some(first) = map.first_block else {
         fail(
             "early_init_devtree",
-            format_args!("memory does not start at 0 (first block {first:x?})"),
+            "no memory block at address 0 (the real-mode area)",
         )
     };
-    let rma = first_size.min(RMA_MAX);
+    let rma = first.size.min(RMA_MAX);
     mb.set_current_limit(rma);
     pr_info!(
         "{} MiB of memory in {} memblock region(s); real-mode area 0x{:x} bounds allocations until translation is on",
@@ -149,17 +157,25 @@ pub fn early_init_devtree(dt: &DeviceTree, boot: &BootInfo, params: &BootParams)
         memblock: mb,
         initrd,
         firmware,
+        kept,
         kernel: (kstart, kend),
     }
 }
 
-/// The initrd: r3/r4 from the firmware entry, else `/chosen linux,initrd-*`.
+/// The initrd: r3/r4 from the firmware entry, else `/chosen linux,initrd-*`. An unusable
+/// `/chosen` description is reported and ignored, as Linux does.
 fn initrd_range(boot: &BootInfo, dt: &DeviceTree) -> Option<(u64, u64)> {
-    if boot.path.has_client_interface() && boot.r4 != 0 {
-        return Some((boot.r3, boot.r3 + boot.r4));
+    if let Some(r) = boot.initrd() {
+        return Some(r);
     }
-    let chosen =
-        |fdt| reserve::chosen_initrd(fdt).unwrap_or_else(|e| fail("early_init_devtree", e));
+    let chosen = |fdt: &sparsek::fdt::Fdt| match reserve::chosen_initrd(fdt) {
+        Ok(r) => r,
+        Err(e) => {
+            const PR_PREFIX: &str = "initrd: ";
+            pr_warn!("{e}; no initrd");
+            None
+        }
+    };
     chosen(&dt.fdt).or_else(|| dt.entry_fdt.as_ref().and_then(chosen))
 }
 
@@ -193,7 +209,9 @@ pub fn leave_firmware(mem: &mut EarlyMem, boot: &BootInfo) {
     arch::leave_firmware();
     const PR_PREFIX: &str = "prom: ";
     let mut total = 0;
-    for &(b, s) in &mem.firmware {
+    // Recomputed against every other reservation, so nothing else is freed even if a
+    // reservation overlapping the firmware's memory was made since.
+    for (b, s) in reserve::subtract(&mem.firmware, &mem.kept) {
         mem.memblock
             .free(b, s, "prom_leave_firmware")
             .unwrap_or_else(|e| fail("prom_leave_firmware", e));

@@ -109,6 +109,14 @@ fn memory_map_matches(name: &str, m: Machine) -> Outcome {
     let want = described(name, &m);
     let o = boot(name, m);
     expect_success(name, &o);
+    // The kernel negotiated CAS (through the firmware or H_CAS) before reading memory.
+    check!(
+        name,
+        o.messages()
+            .any(|m| m.starts_with("prom: ibm,client-architecture-support")
+                && m.contains(": done in ")),
+        "no successful client-architecture-support"
+    );
     let got = dumped(&o, "memory");
     check!(name, got == want, "kernel {got:x?} != QEMU {want:x?}");
     // Dumped twice: after discovery and at the end of boot.

@@ -56,6 +56,17 @@ pub struct BootInfo {
     pub(super) firmware: Firmware,
 }
 
+impl BootInfo {
+    /// The initrd the firmware loaded (r3 = start, r4 = size), as `(start, end)`; `None`
+    /// without one or when r3 + r4 would wrap (reported once by the banner).
+    pub fn initrd(&self) -> Option<(u64, u64)> {
+        if self.path == FirmwarePath::Fdt || self.r4 == 0 {
+            return None;
+        }
+        self.r3.checked_add(self.r4).map(|end| (self.r3, end))
+    }
+}
+
 static ENTRY_TB: AtomicU64 = AtomicU64::new(0);
 /// QEMU's TCG timebase runs at 512 MHz; replaced by the device tree's value at boot.
 static TB_FREQ: AtomicU64 = AtomicU64::new(512_000_000);

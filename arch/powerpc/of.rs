@@ -103,6 +103,14 @@ struct CName {
     buf: [u8; NAME_MAX],
 }
 
+/// The 32-bit physical address of kernel memory handed to the firmware. The whole kernel
+/// image (stacks, statics, heap) lies below 4 GiB; anything else is a kernel bug.
+fn phys32(va: u64) -> u32 {
+    let pa = virt_to_phys(va);
+    assert!(pa < 1 << 32, "OF argument at 0x{pa:x} is above 4 GiB");
+    pa as u32
+}
+
 impl CName {
     fn new(s: &str, service: &'static str) -> Result<Self, OfError> {
         if s.len() >= NAME_MAX || s.as_bytes().contains(&0) {
@@ -113,7 +121,7 @@ impl CName {
         Ok(CName { buf })
     }
     fn phys(&self) -> u32 {
-        virt_to_phys(self.buf.as_ptr() as u64) as u32
+        phys32(self.buf.as_ptr() as u64)
     }
 }
 
@@ -136,7 +144,6 @@ impl OfClient {
         if GONE.load(Ordering::Acquire) {
             return Err(OfError::Gone { service: name });
         }
-        CALLS.fetch_add(1, Ordering::Relaxed);
         let (nargs, nret) = (args.len(), rets.len());
         // QEMU's VOF accepts at most 10 argument and return cells in all.
         if nargs + nret > MAX_CELLS {
@@ -145,7 +152,7 @@ impl OfClient {
         let mut block = Args {
             cells: [0; 3 + MAX_CELLS],
         };
-        block.cells[0] = (virt_to_phys(service.as_ptr() as u64) as u32).to_be();
+        block.cells[0] = phys32(service.as_ptr() as u64).to_be();
         block.cells[1] = (nargs as u32).to_be();
         block.cells[2] = (nret as u32).to_be();
         for (i, a) in args.iter().enumerate() {
@@ -156,6 +163,7 @@ impl OfClient {
                 service: name,
                 status,
             })?;
+            CALLS.fetch_add(1, Ordering::Relaxed);
             // SAFETY: entry is the live client interface (OfClient::new's contract); the
             // block and every buffer its cells point to are kernel memory below 4 GiB that
             // outlives the call; __of_call preserves the kernel's non-volatile state.
@@ -189,7 +197,7 @@ impl OfClient {
         let service = "getprop";
         let n = CName::new(name, service)?;
         let mut r = [0u32; 1];
-        let addr = virt_to_phys(buf.as_mut_ptr() as u64) as u32;
+        let addr = phys32(buf.as_mut_ptr() as u64);
         self.call(
             c"getprop",
             &[node.0, n.phys(), addr, buf.len() as u32],
@@ -198,7 +206,9 @@ impl OfClient {
         if r[0] as i32 == -1 {
             return Err(OfError::Failed { service });
         }
-        // The firmware wrote `buf` through its physical address.
+        // The firmware wrote `buf` through its physical address; __of_call is opaque to
+        // the compiler (an extern call), which is what orders our reads after it. The
+        // fence documents that dependency.
         core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
         Ok(r[0] as usize)
     }
@@ -251,7 +261,7 @@ impl OfClient {
         }
         let p = CName::new(prev, service)?;
         let mut r = [0u32; 1];
-        let addr = virt_to_phys(buf.as_mut_ptr() as u64) as u32;
+        let addr = phys32(buf.as_mut_ptr() as u64);
         self.call(c"nextprop", &[node.0, p.phys(), addr], &mut r)?;
         core::sync::atomic::compiler_fence(Ordering::SeqCst);
         match r[0] as i32 {
@@ -265,8 +275,12 @@ impl OfClient {
     /// without the NUL, VOF with it).
     pub fn package_to_path(&self, node: Phandle, buf: &mut [u8]) -> Result<usize, OfError> {
         let service = "package-to-path";
+        // VOF writes up to 256 bytes whatever length it is given.
+        if buf.len() < NAME_MAX {
+            return Err(OfError::BadArgument { service });
+        }
         let mut r = [0u32; 1];
-        let addr = virt_to_phys(buf.as_mut_ptr() as u64) as u32;
+        let addr = phys32(buf.as_mut_ptr() as u64);
         self.call(
             c"package-to-path",
             &[node.0, addr, buf.len() as u32],

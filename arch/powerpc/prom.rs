@@ -141,14 +141,9 @@ pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
             let t0 = now_ns();
             let calls0 = super::of::calls();
             // One window for CAS and the whole walk: the swap costs more than a call.
-            let _window = match FirmwareWindow::open() {
-                Ok(w) => Some(w),
-                Err(st) => {
-                    return Err(PromError::Flatten(alloc::format!(
-                        "big-endian interrupts refused ({st})"
-                    )));
-                }
-            };
+            let _window = FirmwareWindow::open().map_err(|st| {
+                PromError::Flatten(alloc::format!("big-endian interrupts refused ({st})"))
+            })?;
             match cas_via_of(of, &vector) {
                 Ok(()) => pr_info!(
                     "ibm,client-architecture-support: done in {} us (hash MMU, DR memory v1/v2, FORM1)",
@@ -160,8 +155,8 @@ pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
             }
             let t1 = now_ns();
             let mut reservations = vec![kernel_image_range()];
-            if boot.r4 != 0 {
-                reservations.push((boot.r3, boot.r4));
+            if let Some((start, end)) = boot.initrd() {
+                reservations.push((start, end - start));
             }
             let boot_cpu = boot_cpuid(of);
             let flat = flatten::flatten(&mut Walker { of }, &reservations, boot_cpu)
@@ -265,6 +260,8 @@ fn cas_via_hcall(vector: &[u8]) -> Result<&'static [u8], String> {
             ],
         )
     };
+    // hcall's asm! is not `nomem`, so the compiler already assumes memory changed; the
+    // fence documents that QEMU wrote `buf` behind its back.
     core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
     if st != HStatus::SUCCESS {
         return Err(alloc::format!("{st}"));

@@ -72,7 +72,9 @@ impl Writer {
     }
 
     fn push(&mut self, bytes: &[u8]) -> bool {
-        if self.structs.try_reserve(bytes.len() + 3).is_err() {
+        // Room for the bytes plus a NUL and padding, so the infallible pushes after it
+        // never reallocate.
+        if self.structs.try_reserve(bytes.len() + 4).is_err() {
             self.fail(WriterError::OutOfMemory(bytes.len()));
             return false;
         }

@@ -17,7 +17,7 @@
 //! | 5 | 5 | 0x80 | FORM1 affinity (the first reference point is the NUMA depth) |
 //! | 5 | 6 | 0x01 | HPT resizing: the hash table keeps its size and entries |
 //! | 5 | 22 | 0x80 | `ibm,dynamic-memory-v2` |
-//! | 5 | 24 | 0x00 | MMU: hash, no radix, no GTSE |
+//! | 5 | 24 | 0x00 | MMU: hash (neither 0x40 radix nor 0x80 either), no GTSE |
 //!
 //! Byte numbers count from 1 after the length byte, as PAPR and QEMU's `OV_BIT` do.
 
@@ -50,8 +50,10 @@ pub const OV5_FORM1_AFFINITY: u8 = 0x80;
 pub const OV5_HPT_RESIZE: u8 = 0x01;
 pub const OV5_DRMEM_V2: u8 = 0x80;
 pub const OV5_MMU_HASH: u8 = 0x00;
-/// Byte 24's radix bit; never set by this kernel.
-pub const OV5_MMU_RADIX: u8 = 0x80;
+/// Byte 24's MMU bits this kernel never sets: 0x80 "hash or radix" (QEMU exits on it),
+/// 0x40 radix (ISA 3.00).
+pub const OV5_MMU_EITHER: u8 = 0x80;
+pub const OV5_MMU_RADIX: u8 = 0x40;
 
 /// Length of option vector 5 (through byte 24, the MMU choice).
 const OV5_LEN: usize = 24;
@@ -66,15 +68,18 @@ pub fn architecture_vector() -> Vec<u8> {
     let mut ov1 = [0u8; 3];
     ov1[1] = 0xff; // byte 2: ISA 2.00-2.07
     ov1[2] = 0xc0; // byte 3: ISA 3.00, 3.1
-    // Vector 2: no real-mode or memory constraints beyond PAPR's minimum: the RMA and
-    // load area anywhere (all ones), minimum RMA 256 MiB, largest HPT 2^46.
-    let mut ov2 = [0u8; 24];
-    ov2[2..6].copy_from_slice(&u32::MAX.to_be_bytes()); // real base
-    ov2[6..10].copy_from_slice(&u32::MAX.to_be_bytes()); // real size
-    ov2[10..14].copy_from_slice(&u32::MAX.to_be_bytes()); // virt base
-    ov2[14..18].copy_from_slice(&u32::MAX.to_be_bytes()); // virt size
-    ov2[18..22].copy_from_slice(&u32::MAX.to_be_bytes()); // load base
-    ov2[22..24].copy_from_slice(&256u16.to_be_bytes()); // min RMA (MiB)
+    // Vector 2 (33 bytes: byte1, 2 reserved bytes, then 32-bit real base, real size,
+    // virt base, virt size, load base, min RMA (MiB), min load, then min RMA percent and
+    // max PFT size): no constraints beyond PAPR's minimum - the RMA and load area
+    // anywhere (all ones), minimum RMA 256 MiB, largest hash table 2^46.
+    let mut ov2 = [0u8; 33];
+    for field in 0..5 {
+        ov2[3 + 4 * field..7 + 4 * field].copy_from_slice(&u32::MAX.to_be_bytes());
+    }
+    ov2[23..27].copy_from_slice(&256u32.to_be_bytes()); // min RMA (MiB)
+    ov2[27..31].copy_from_slice(&u32::MAX.to_be_bytes()); // min load
+    ov2[31] = 0; // min RMA percent
+    ov2[32] = 46; // max PFT size
     let ov3 = [0u8, 0x00]; // no FP/VMX/DFP use (soft-float kernel)
     let ov4 = [0u8, 0x00]; // no minimum entitled capacity
     let mut ov5 = [0u8; OV5_LEN];
@@ -130,7 +135,13 @@ mod tests {
         assert_eq!(option_vector_byte(&v, 5, 6), Some(0x01));
         assert_eq!(option_vector_byte(&v, 5, 22), Some(0x80));
         let mmu = option_vector_byte(&v, 5, 24).unwrap();
-        assert_eq!(mmu & OV5_MMU_RADIX, 0, "radix must not be requested");
+        assert_eq!(
+            mmu & (OV5_MMU_RADIX | OV5_MMU_EITHER),
+            0,
+            "radix must not be requested"
+        );
+        assert_eq!(option_vector_byte(&v, 2, 33), Some(46));
+        assert_eq!(option_vector_byte(&v, 2, 34), None);
         assert_eq!(option_vector_byte(&v, 5, 25), None);
         assert_eq!(option_vector_byte(&v, 1, 3), Some(0xc0));
         assert_eq!(option_vector_byte(&v, 6, 1), None);

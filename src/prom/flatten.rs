@@ -23,6 +23,8 @@ use crate::fdt::{MAX_DEPTH, Writer, WriterError};
 pub const MAX_PROPERTY: usize = 1 << 20;
 /// Most nodes flattened before the walk is taken as runaway.
 pub const MAX_NODES: usize = 1 << 16;
+/// Most properties of one node before `nextprop` is taken as looping.
+pub const MAX_PROPERTIES: usize = 4096;
 /// Property names are at most 31 characters by IEEE 1275, but SLOF writes longer ones;
 /// the name buffer is generous.
 pub const PROP_NAME_BUF: usize = 256;
@@ -64,6 +66,7 @@ pub enum FlattenError<E> {
         len: usize,
     },
     TooManyNodes,
+    TooManyProperties(u32),
     TooDeep,
     /// `getprop` returned a different length than `getproplen`.
     LengthChanged {
@@ -88,6 +91,9 @@ impl<E: fmt::Display> fmt::Display for FlattenError<E> {
                 "node 0x{node:x}: property of {len} bytes exceeds {MAX_PROPERTY}"
             ),
             FlattenError::TooManyNodes => write!(f, "more than {MAX_NODES} nodes"),
+            FlattenError::TooManyProperties(n) => {
+                write!(f, "node 0x{n:x}: more than {MAX_PROPERTIES} properties")
+            }
             FlattenError::TooDeep => write!(f, "nodes nested deeper than {MAX_DEPTH}"),
             FlattenError::LengthChanged {
                 node,
@@ -188,7 +194,10 @@ fn emit_node<T: OfTree>(
     let mut prev = [0u8; PROP_NAME_BUF];
     let mut next = [0u8; PROP_NAME_BUF];
     let mut has_phandle = false;
-    loop {
+    for listed in 0.. {
+        if listed > MAX_PROPERTIES {
+            return Err(FlattenError::TooManyProperties(node));
+        }
         let prev_name = cstr(&prev).ok_or(FlattenError::BadPropertyName(node))?;
         next.fill(0);
         if !tree

@@ -34,8 +34,6 @@ pub const MAX_PHYS_ADDR: u64 = 1 << MAX_PHYSMEM_BITS;
 pub const PAGE_SIZE: u64 = 0x10000;
 /// Node ids at or above this are out of range (Linux ppc64: NODES_SHIFT 8).
 pub const MAX_NUMNODES: u32 = 256;
-/// Deepest associativity reference point accepted (Linux MAX_DISTANCE_REF_POINTS).
-pub const MAX_REF_POINTS: u32 = 8;
 
 pub const DRCONF_MEM_ASSIGNED: u32 = 0x0000_0008;
 pub const DRCONF_MEM_DRC_INVALID: u32 = 0x0000_0020;
@@ -175,7 +173,10 @@ pub struct MemoryMap {
     /// `ibm,lmb-size` when dynamic-reconfiguration memory is described.
     pub lmb_size: Option<u64>,
     /// LMBs that became memory.
-    pub lmbs_assigned: usize,
+    pub lmbs_assigned: u64,
+    /// The block at address 0 as the tree describes it (before merging): the real-mode
+    /// area on pseries.
+    pub first_block: Option<MemRange>,
 }
 
 impl MemoryMap {
@@ -268,39 +269,32 @@ struct Discovery {
 impl Discovery {
     /// Add one range the way Linux's early_init_dt_add_memory_arch does: page-align,
     /// cut at MAX_PHYSMEM_BITS, report what is left out.
-    fn add(&mut self, mut base: u64, mut size: u64, nid: u32, hotplug: bool) {
+    fn add(&mut self, base: u64, size: u64, nid: u32, hotplug: bool) {
         if size == 0 {
             return;
         }
-        let end_reported = base.saturating_add(size);
-        let off = base & (PAGE_SIZE - 1);
-        if off != 0 {
-            if size < PAGE_SIZE - off {
-                self.map.notes.push(Note::IgnoredBlock {
-                    base,
-                    end: end_reported,
-                });
-                return;
-            }
-            size -= PAGE_SIZE - off;
-            base += PAGE_SIZE - off;
-        }
-        size &= !(PAGE_SIZE - 1);
-        if size == 0 {
-            self.map.notes.push(Note::IgnoredBlock {
-                base,
-                end: end_reported,
-            });
+        // A range running past the top of the address space ends there.
+        let size = size.min(u64::MAX - base);
+        let orig_end = base + size;
+        let ignored = Note::IgnoredBlock {
+            base,
+            end: orig_end,
+        };
+        // Page-align: the start up, the end down.
+        let Some(start) = base.checked_next_multiple_of(PAGE_SIZE) else {
+            self.map.notes.push(ignored);
+            return;
+        };
+        let end = orig_end & !(PAGE_SIZE - 1);
+        if end <= start {
+            self.map.notes.push(ignored);
             return;
         }
+        let (base, mut size) = (start, end - start);
         if base >= MAX_PHYS_ADDR {
-            self.map.notes.push(Note::IgnoredBlock {
-                base,
-                end: base.saturating_add(size),
-            });
+            self.map.notes.push(ignored);
             return;
         }
-        let end = base.saturating_add(size);
         if end > MAX_PHYS_ADDR {
             self.map.notes.push(Note::IgnoredRange {
                 base: MAX_PHYS_ADDR,
@@ -388,6 +382,14 @@ pub fn discover(fdt: &Fdt) -> Result<MemoryMap, MemoryError> {
         }
         let nid = d.nid_of(prop(fdt, &node, "ibm,associativity")?);
         for (base, size) in pairs {
+            if base == 0 && size != 0 && d.map.first_block.is_none() {
+                d.map.first_block = Some(MemRange {
+                    base,
+                    size,
+                    nid,
+                    hotplug: false,
+                });
+            }
             d.add(base, size, nid, false);
         }
     }
@@ -408,13 +410,22 @@ pub fn discover(fdt: &Fdt) -> Result<MemoryMap, MemoryError> {
         }
         joins
     });
-    for w in d.map.ranges.windows(2) {
-        if w[0].end() > w[1].base {
-            d.map.notes.push(Note::Overlap {
-                a: (w[0].base, w[0].end()),
-                b: (w[1].base, w[1].end()),
-            });
+    // Sorted by base: a range overlaps an earlier one iff it starts below the furthest
+    // end seen so far.
+    let mut reach: Option<MemRange> = None;
+    for r in &d.map.ranges {
+        if let Some(prev) = reach {
+            if prev.end() > r.base {
+                d.map.notes.push(Note::Overlap {
+                    a: (prev.base, prev.end()),
+                    b: (r.base, r.end()),
+                });
+            }
+            if r.end() <= prev.end() {
+                continue;
+            }
         }
+        reach = Some(*r);
     }
     if d.map.ranges.is_empty() {
         return Err(MemoryError::NoMemory);
@@ -433,7 +444,7 @@ fn numa_depth(fdt: &Fdt, notes: &mut Vec<Note>) -> Result<Option<u32>, MemoryErr
         return Ok(None);
     };
     match be_cells(p.value).next() {
-        Some(depth) if depth > 0 && depth <= MAX_REF_POINTS => Ok(Some(depth)),
+        Some(depth) if depth > 0 => Ok(Some(depth)),
         _ => {
             notes.push(Note::NoNuma("unusable ibm,associativity-reference-points"));
             Ok(None)
@@ -511,61 +522,85 @@ fn dynamic_memory(
     };
 
     let a = ac as usize;
-    let mut lmbs: Vec<(u64, u32, u32)> = Vec::new(); // (base, nid, flags)
+    // An LMB (or a v2 set of `count` LMBs) becomes memory when ASSIGNED and not RESERVED.
+    let usable = |flags: u32| flags & DRCONF_MEM_ASSIGNED != 0 && flags & DRCONF_MEM_RESERVED == 0;
+    let lmb_nid = |aa: u32, flags: u32| {
+        if flags & DRCONF_MEM_AI_INVALID != 0 {
+            0
+        } else {
+            nid_of(aa)
+        }
+    };
+    let hotplug = |flags: u32| flags & DRCONF_MEM_HOTREMOVABLE != 0;
+    let mut found: Vec<(u64, u64, u32, bool)> = Vec::new();
     if let Some(p) = prop(fdt, dr, "ibm,dynamic-memory")? {
-        let cells: Vec<u32> = be_cells(p.value).collect();
-        let n = *cells
-            .first()
-            .ok_or_else(|| bad("ibm,dynamic-memory", "empty".into()))? as usize;
+        let name = "ibm,dynamic-memory";
         let per = a + 4;
-        if n.checked_mul(per).is_none_or(|c| c > cells.len() - 1) {
+        let (n, room) = entry_count(p.value, per).ok_or_else(|| bad(name, "empty".into()))?;
+        if n > room {
             return Err(bad(
-                "ibm,dynamic-memory",
-                alloc::format!("{n} LMBs claimed, room for {}", (cells.len() - 1) / per),
+                name,
+                alloc::format!("{n} LMBs claimed, room for {room}"),
             ));
         }
-        for e in cells[1..].chunks_exact(per).take(n) {
-            lmbs.push((read_number(&e[..a]), nid_of(e[a + 2]), e[a + 3]));
+        for i in 0..n {
+            let e = |k: usize| cell(p.value, 1 + i * per + k);
+            let flags = e(a + 3);
+            if usable(flags) {
+                let base = if a == 2 {
+                    (e(0) as u64) << 32 | e(1) as u64
+                } else {
+                    e(0) as u64
+                };
+                found.push((base, lmb_size, lmb_nid(e(a + 2), flags), hotplug(flags)));
+                d.map.lmbs_assigned += 1;
+            }
         }
     } else if let Some(p) = prop(fdt, dr, "ibm,dynamic-memory-v2")? {
-        let cells: Vec<u32> = be_cells(p.value).collect();
-        let n = *cells
-            .first()
-            .ok_or_else(|| bad("ibm,dynamic-memory-v2", "empty".into()))? as usize;
+        let name = "ibm,dynamic-memory-v2";
         let per = 1 + a + 3;
-        if n.checked_mul(per).is_none_or(|c| c > cells.len() - 1) {
+        let (n, room) = entry_count(p.value, per).ok_or_else(|| bad(name, "empty".into()))?;
+        if n > room {
             return Err(bad(
-                "ibm,dynamic-memory-v2",
-                alloc::format!("{n} LMB sets claimed, room for {}", (cells.len() - 1) / per),
+                name,
+                alloc::format!("{n} LMB sets claimed, room for {room}"),
             ));
         }
-        for s in cells[1..].chunks_exact(per).take(n) {
-            let (count, base) = (s[0] as u64, read_number(&s[1..1 + a]));
-            let (aa, flags) = (s[a + 2], s[a + 3]);
-            let usable = flags & DRCONF_MEM_ASSIGNED != 0 && flags & DRCONF_MEM_RESERVED == 0;
-            // Only sets that become memory are expanded (a set may describe terabytes
-            // of unassigned hotplug space).
-            if usable {
-                for i in 0..count {
-                    let Some(b) = i.checked_mul(lmb_size).and_then(|o| base.checked_add(o)) else {
-                        return Err(bad(
-                            "ibm,dynamic-memory-v2",
-                            alloc::format!("set at 0x{base:x} overflows"),
-                        ));
-                    };
-                    lmbs.push((b, nid_of(aa), flags));
-                }
+        for i in 0..n {
+            let e = |k: usize| cell(p.value, 1 + i * per + k);
+            let (count, flags) = (e(0) as u64, e(a + 3));
+            if usable(flags) && count != 0 {
+                let base = if a == 2 {
+                    (e(1) as u64) << 32 | e(2) as u64
+                } else {
+                    e(1) as u64
+                };
+                // One range per set (never expanded per LMB: a set may claim 2^32 LMBs);
+                // add() cuts what lies beyond the address space or MAX_PHYSMEM_BITS.
+                let len = count.saturating_mul(lmb_size);
+                found.push((base, len, lmb_nid(e(a + 2), flags), hotplug(flags)));
+                d.map.lmbs_assigned += count;
             }
         }
     }
-    for (base, nid, flags) in lmbs {
-        if flags & DRCONF_MEM_RESERVED != 0 || flags & DRCONF_MEM_ASSIGNED == 0 {
-            continue;
-        }
-        d.map.lmbs_assigned += 1;
-        d.add(base, lmb_size, nid, flags & DRCONF_MEM_HOTREMOVABLE != 0);
+    for (base, size, nid, hotplug) in found {
+        d.add(base, size, nid, hotplug);
     }
     Ok(())
+}
+
+/// Big-endian cell `i` of a property value (the caller has checked the length).
+fn cell(v: &[u8], i: usize) -> u32 {
+    u32::from_be_bytes([v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]])
+}
+
+/// The entry count a DR property starts with, and how many entries of `per` cells the
+/// property actually holds after it; `None` for an empty property.
+fn entry_count(v: &[u8], per: usize) -> Option<(usize, usize)> {
+    if v.len() < 4 {
+        return None;
+    }
+    Some((cell(v, 0) as usize, (v.len() / 4 - 1) / per))
 }
 
 #[cfg(test)]

@@ -115,13 +115,18 @@ pub fn parse_run_args<I: IntoIterator<Item = String>>(args: I) -> Result<RunArgs
     if let Some(mem) = memory {
         m.memory = mem;
     }
+    // QEMU's pseries hotplug rules: memory blocks are 256 MiB, maxmem must exceed -m.
+    const BLOCK: u64 = 256 << 20;
     match m.maxmem {
         None if !m.dimms.is_empty() => return Err("--dimm needs --maxmem".into()),
-        Some(max) if max < m.memory + m.dimms.iter().sum::<u64>() => {
+        Some(max) if max <= m.memory || max < m.memory + m.dimms.iter().sum::<u64>() => {
             return Err(format!(
-                "--maxmem ({} MiB) is below -m plus the DIMMs",
+                "--maxmem ({} MiB) must exceed -m and hold the DIMMs",
                 max >> 20
             ));
+        }
+        Some(max) if max % BLOCK != 0 || m.dimms.iter().any(|d| d % BLOCK != 0) => {
+            return Err("--maxmem and --dimm sizes must be multiples of 256M".into());
         }
         _ => {}
     }
@@ -163,11 +168,10 @@ mod tests {
                 .unwrap_err()
                 .contains("needs --maxmem")
         );
-        assert!(
-            parse(&["--maxmem", "2G", "--dimm", "1G"])
-                .unwrap_err()
-                .contains("below")
-        );
+        let err = |a: &[&str]| parse(a).unwrap_err();
+        assert!(err(&["--maxmem", "2G", "--dimm", "1G"]).contains("must exceed"));
+        assert!(err(&["--maxmem", "2G"]).contains("must exceed"));
+        assert!(err(&["--maxmem", "4G", "--dimm", "100M"]).contains("256M"));
     }
 
     #[test]

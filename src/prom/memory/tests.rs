@@ -442,3 +442,84 @@ fn malformed_blobs_name_offset_and_node() {
         )
     );
 }
+
+#[test]
+fn ranges_near_the_top_of_the_address_space_do_not_wrap() {
+    let top = u64::MAX - 5;
+    let blob = tree(
+        &[
+            (0, G, 0),
+            (top, 0x20006, 0),
+            (u64::MAX - 0xffff, u64::MAX, 0),
+        ],
+        None,
+    );
+    let map = discover(&Fdt::new(&blob).unwrap()).unwrap();
+    assert_eq!(
+        map.ranges,
+        [MemRange {
+            base: 0,
+            size: G,
+            nid: 0,
+            hotplug: false
+        }]
+    );
+    assert_eq!(
+        map.notes,
+        [
+            Note::IgnoredBlock {
+                base: top,
+                end: u64::MAX
+            },
+            Note::IgnoredBlock {
+                base: u64::MAX - 0xffff,
+                end: u64::MAX
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_dynamic_memory_set_claiming_4g_lmbs_is_one_range_cut_at_max_physmem() {
+    let huge: &dyn Fn(&mut Writer) = &|w| {
+        w.prop_u32s(
+            "ibm,dynamic-memory-v2",
+            &[1, 0xffff_ffff, 0, 0x8000_0000, 0, 0, 0x8],
+        );
+    };
+    let blob = tree(&[(0, 2 * G, 0)], Some(huge));
+    let map = discover(&Fdt::new(&blob).unwrap()).unwrap();
+    assert_eq!(map.lmbs_assigned, 0xffff_ffff);
+    assert_eq!(map.total(), 1 << 47);
+    assert!(matches!(map.notes[..], [Note::IgnoredRange { base, .. }] if base == 1 << 47));
+}
+
+#[test]
+fn ai_invalid_lmbs_go_to_node_0() {
+    let v1: &dyn Fn(&mut Writer) = &|w| {
+        w.prop_u32s(
+            "ibm,dynamic-memory",
+            &[1, 0, 0x8000_0000, 1, 0, 1, 0x8 | DRCONF_MEM_AI_INVALID],
+        );
+    };
+    let blob = tree(&[(0, 2 * G, 0)], Some(v1));
+    let map = discover(&Fdt::new(&blob).unwrap()).unwrap();
+    assert_eq!(map.ranges.len(), 1);
+    assert_eq!(map.ranges[0].nid, 0);
+}
+
+#[test]
+fn nested_overlaps_are_all_reported_and_the_first_block_is_kept() {
+    let blob = tree(&[(0, 4 * G, 0), (G, G, 0), (3 * G, G, 0)], None);
+    let map = discover(&Fdt::new(&blob).unwrap()).unwrap();
+    assert_eq!(map.notes.len(), 2, "{:?}", map.notes);
+    assert_eq!(
+        map.first_block,
+        Some(MemRange {
+            base: 0,
+            size: 4 * G,
+            nid: 0,
+            hotplug: false
+        })
+    );
+}
