@@ -1,0 +1,553 @@
+//! Write the hand-made seed inputs the committed corpus started from:
+//!
+//! ```sh
+//! cargo run --manifest-path fuzz/Cargo.toml --example seeds -- DIR
+//! ```
+//!
+//! writes `DIR/fdt/*` (a small tree that exercises every part of memory discovery and
+//! reservations, then malformed variants of it: truncated, bad magic, bad version, blocks
+//! and offsets out of range, unterminated names, bad tokens, deep nesting, ...),
+//! `DIR/memblock/*` (a few hundred bytes of operation sequences) and `DIR/cmdline/*`.
+//! QEMU's own trees (`tests/fixtures/dtb/*.dtb`) were added to the FDT seeds as they are.
+//! After fuzzing, `qemu/fuzz --merge` minimises seeds and finds into `fuzz/corpus/`, so
+//! the committed files carry content hashes as names, not the names given here.
+
+use std::path::Path;
+
+const MAGIC: u32 = 0xd00d_feed;
+const BEGIN: u32 = 1;
+const END_NODE: u32 = 2;
+const PROP: u32 = 3;
+const NOP: u32 = 4;
+const END: u32 = 9;
+
+/// A raw FDT builder that can also build what the project's writer refuses to.
+#[derive(Clone, Default)]
+struct Raw {
+    rsv: Vec<(u64, u64)>,
+    structs: Vec<u8>,
+    strings: Vec<u8>,
+}
+
+impl Raw {
+    fn word(&mut self, w: u32) -> &mut Self {
+        self.structs.extend_from_slice(&w.to_be_bytes());
+        self
+    }
+    fn pad(&mut self) {
+        while !self.structs.len().is_multiple_of(4) {
+            self.structs.push(0);
+        }
+    }
+    fn begin(&mut self, name: &str) -> &mut Self {
+        self.word(BEGIN);
+        self.structs.extend_from_slice(name.as_bytes());
+        self.structs.push(0);
+        self.pad();
+        self
+    }
+    fn end(&mut self) -> &mut Self {
+        self.word(END_NODE)
+    }
+    fn name_offset(&mut self, name: &str) -> u32 {
+        let mut needle = name.as_bytes().to_vec();
+        needle.push(0);
+        if let Some(i) = self.strings.windows(needle.len()).position(|w| w == needle) {
+            return i as u32;
+        }
+        let off = self.strings.len() as u32;
+        self.strings.extend_from_slice(&needle);
+        off
+    }
+    fn prop(&mut self, name: &str, value: &[u8]) -> &mut Self {
+        let off = self.name_offset(name);
+        self.word(PROP).word(value.len() as u32).word(off);
+        self.structs.extend_from_slice(value);
+        self.pad();
+        self
+    }
+    fn cells(&mut self, name: &str, cells: &[u32]) -> &mut Self {
+        let v: Vec<u8> = cells.iter().flat_map(|c| c.to_be_bytes()).collect();
+        self.prop(name, &v)
+    }
+    fn str(&mut self, name: &str, s: &str) -> &mut Self {
+        let mut v = s.as_bytes().to_vec();
+        v.push(0);
+        self.prop(name, &v)
+    }
+    /// Header (version 17), reservation map, structure block, strings block.
+    fn blob(&self) -> Vec<u8> {
+        let rsv_off = 40u32;
+        let rsv_len = 16 * (self.rsv.len() as u32 + 1);
+        let st_off = rsv_off + rsv_len;
+        let str_off = st_off + self.structs.len() as u32;
+        let total = str_off + self.strings.len() as u32;
+        let mut b = Vec::new();
+        for w in [
+            MAGIC,
+            total,
+            st_off,
+            str_off,
+            rsv_off,
+            17,
+            16,
+            0,
+            self.strings.len() as u32,
+            self.structs.len() as u32,
+        ] {
+            b.extend_from_slice(&w.to_be_bytes());
+        }
+        for &(a, s) in self.rsv.iter().chain([(0, 0)].iter()) {
+            b.extend_from_slice(&a.to_be_bytes());
+            b.extend_from_slice(&s.to_be_bytes());
+        }
+        b.extend_from_slice(&self.structs);
+        b.extend_from_slice(&self.strings);
+        b
+    }
+}
+
+fn set32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_be_bytes());
+}
+
+/// A small pseries-like tree touching everything discovery and reservations read.
+fn small() -> Raw {
+    let mut r = Raw {
+        rsv: vec![(0x0200_0000, 0x1000), (0x7000_0000, 0x10_0000)],
+        ..Raw::default()
+    };
+    r.begin("")
+        .cells("#address-cells", &[2])
+        .cells("#size-cells", &[2])
+        .str("compatible", "qemu,pseries");
+    r.begin("chosen")
+        .str("bootargs", "memblock=debug loglevel=8")
+        .cells("linux,initrd-start", &[0x0300_0000])
+        .cells("linux,initrd-end", &[0, 0x0310_0000])
+        .end();
+    r.begin("rtas")
+        .cells("ibm,associativity-reference-points", &[4, 4])
+        .end();
+    r.begin("memory@0")
+        .str("device_type", "memory")
+        .cells("reg", &[0, 0, 0, 0x4000_0000])
+        .cells("available", &[0, 0x10_0000, 0, 0x3000_0000])
+        .cells("ibm,associativity", &[4, 0, 0, 0, 0])
+        .end();
+    r.begin("memory@40000000")
+        .str("device_type", "memory")
+        .cells("reg", &[0, 0x4000_0000, 0, 0x4000_0000])
+        .cells("ibm,associativity", &[4, 1, 1, 1, 1])
+        .str("status", "okay")
+        .end();
+    r.begin("memory@100000000")
+        .str("device_type", "memory")
+        .cells("reg", &[1, 0, 0, 0x1000_0000])
+        .str("status", "disabled")
+        .end();
+    r.begin("reserved-memory")
+        .cells("#address-cells", &[2])
+        .cells("#size-cells", &[2])
+        .prop("ranges", &[]);
+    r.begin("fw@38000000")
+        .cells("reg", &[0, 0x3800_0000, 0, 0x100_0000])
+        .end();
+    r.begin("pool").cells("size", &[0, 0x100_0000]).end();
+    r.end();
+    r.begin("ibm,dynamic-reconfiguration-memory")
+        .cells("ibm,lmb-size", &[0, 0x1000_0000])
+        .cells(
+            "ibm,associativity-lookup-arrays",
+            &[2, 4, 0, 0, 0, 0, 1, 1, 1, 1],
+        )
+        .cells(
+            "ibm,dynamic-memory",
+            &[
+                2,
+                0,
+                0x8000_0000,
+                0,
+                0x8000_0000,
+                0,
+                0x8, //
+                0,
+                0x9000_0000,
+                0,
+                0x9000_0001,
+                1,
+                0x108,
+            ],
+        )
+        .end();
+    r.end().word(END);
+    r
+}
+
+/// The same with `ibm,dynamic-memory-v2` instead of v1.
+fn small_v2() -> Raw {
+    let mut r = Raw::default();
+    r.begin("")
+        .cells("#address-cells", &[2])
+        .cells("#size-cells", &[2]);
+    r.begin("rtas")
+        .cells("ibm,associativity-reference-points", &[4])
+        .end();
+    r.begin("memory@0")
+        .str("device_type", "memory")
+        .cells("reg", &[0, 0, 0, 0x1000_0000])
+        .end();
+    r.begin("ibm,dynamic-reconfiguration-memory")
+        .cells("ibm,lmb-size", &[0, 0x1000_0000])
+        .cells("ibm,associativity-lookup-arrays", &[1, 4, 0, 0, 0, 1])
+        .cells(
+            "ibm,dynamic-memory-v2",
+            &[
+                2,
+                4,
+                0,
+                0x1000_0000,
+                0,
+                0,
+                0x8,
+                2,
+                0,
+                0x5000_0000,
+                0,
+                0,
+                0x20,
+            ],
+        )
+        .end();
+    r.end().word(END);
+    r
+}
+
+fn fdt_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |name: &str, b: Vec<u8>| out.push((name.to_string(), b));
+    let good = small().blob();
+    add("small", good.clone());
+    add("small-dr-v2", small_v2().blob());
+
+    // Header faults.
+    add("empty", Vec::new());
+    add("header-only", good[..40].to_vec());
+    add("truncated-half", good[..good.len() / 2].to_vec());
+    add("truncated-by-one", good[..good.len() - 1].to_vec());
+    let patched = |off: usize, v: u32| {
+        let mut b = good.clone();
+        set32(&mut b, off, v);
+        b
+    };
+    add("bad-magic", patched(0, 0xfeed_d00d));
+    add("totalsize-small", patched(4, 39));
+    add("totalsize-huge", patched(4, 0xffff_ffff));
+    add("struct-out-of-range", patched(8, 0xffff_fff0));
+    add("struct-misaligned", patched(8, 58));
+    add("strings-out-of-range", patched(12, good.len() as u32));
+    add("rsvmap-out-of-range", patched(16, good.len() as u32 - 8));
+    add("rsvmap-misaligned", patched(16, 44));
+    add("rsvmap-in-header", patched(16, 8));
+    add("version-15", patched(20, 15));
+    add("last-comp-18", patched(24, 18));
+    add("size-strings-huge", patched(32, 0x8000_0000));
+    add("size-struct-huge", patched(36, 0xffff_ffff));
+    add("size-struct-short", patched(36, 16));
+    {
+        // Version 16: no size_dt_struct, the structure block runs to the end.
+        let mut b = patched(20, 16);
+        set32(&mut b, 36, 0);
+        add("version-16", b);
+    }
+    {
+        // The reservation map's terminator overwritten: it runs into the structure block.
+        let mut b = good.clone();
+        b[40 + 32..40 + 48].fill(0xff);
+        add("rsvmap-unterminated", b);
+    }
+
+    // Structure faults, each a small raw tree.
+    let tree = |f: &dyn Fn(&mut Raw)| {
+        let mut r = Raw::default();
+        f(&mut r);
+        r.blob()
+    };
+    add(
+        "node-name-unterminated",
+        tree(&|r| {
+            r.begin("").word(BEGIN);
+            r.structs.extend_from_slice(b"abcd");
+        }),
+    );
+    add(
+        "prop-name-unterminated",
+        tree(&|r| {
+            r.begin("").word(PROP).word(0).word(0).end().word(END);
+            r.strings.extend_from_slice(b"reg");
+        }),
+    );
+    add(
+        "prop-name-offset-bad",
+        tree(&|r| {
+            r.begin("")
+                .word(PROP)
+                .word(4)
+                .word(0x1000)
+                .word(1)
+                .end()
+                .word(END);
+            r.strings.extend_from_slice(b"reg\0");
+        }),
+    );
+    add(
+        "prop-len-huge",
+        tree(&|r| {
+            r.begin("").str("model", "x");
+            r.word(PROP).word(0xffff_fff0).word(0).end().word(END);
+        }),
+    );
+    add(
+        "bad-token",
+        tree(&|r| {
+            r.begin("").word(NOP).word(7).end().word(END);
+        }),
+    );
+    add(
+        "root-not-first",
+        tree(&|r| {
+            r.word(END_NODE).begin("").end().word(END);
+        }),
+    );
+    add(
+        "root-named",
+        tree(&|r| {
+            r.begin("root").end().word(END);
+        }),
+    );
+    add(
+        "unbalanced-end",
+        tree(&|r| {
+            r.begin("").end().end().word(END);
+        }),
+    );
+    add(
+        "missing-end",
+        tree(&|r| {
+            r.begin("").begin("chosen").end();
+        }),
+    );
+    add(
+        "end-inside-node",
+        tree(&|r| {
+            r.begin("").begin("chosen").word(END);
+        }),
+    );
+    add(
+        "second-root",
+        tree(&|r| {
+            r.begin("")
+                .end()
+                .begin("")
+                .begin("chosen")
+                .end()
+                .end()
+                .word(END);
+        }),
+    );
+    add(
+        "prop-after-child",
+        tree(&|r| {
+            r.begin("")
+                .begin("chosen")
+                .end()
+                .str("model", "x")
+                .end()
+                .word(END);
+        }),
+    );
+    for (name, depth) in [("depth-64", 64), ("depth-65", 65), ("depth-300", 300)] {
+        add(
+            name,
+            tree(&|r| {
+                for _ in 0..depth {
+                    r.begin("n");
+                }
+                for _ in 0..depth {
+                    r.end();
+                }
+                r.word(END);
+            }),
+        );
+    }
+
+    // Memory-discovery faults on a well-formed blob.
+    let mem = |f: &dyn Fn(&mut Raw)| {
+        let mut r = Raw::default();
+        r.begin("");
+        f(&mut r);
+        r.end().word(END);
+        r.blob()
+    };
+    add(
+        "address-cells-3",
+        mem(&|r| {
+            r.cells("#address-cells", &[3]);
+        }),
+    );
+    add(
+        "size-cells-long",
+        mem(&|r| {
+            r.cells("#size-cells", &[1, 1]);
+        }),
+    );
+    add(
+        "reg-partial",
+        mem(&|r| {
+            r.begin("memory@0")
+                .str("device_type", "memory")
+                .cells("reg", &[0, 0, 0x1000_0000, 0])
+                .end();
+        }),
+    );
+    add(
+        "reg-beyond-physmem",
+        mem(&|r| {
+            r.begin("memory@0")
+                .str("device_type", "memory")
+                .cells(
+                    "reg",
+                    &[0xffff_ffff, 0xffff_f000, 0x10_0000, 0, 0x123, 0x800],
+                )
+                .end();
+        }),
+    );
+    add(
+        "initrd-backwards",
+        mem(&|r| {
+            r.begin("chosen")
+                .cells("linux,initrd-start", &[0x2000])
+                .cells("linux,initrd-end", &[0x1000])
+                .end();
+        }),
+    );
+    add(
+        "lookup-arrays-short",
+        mem(&|r| {
+            r.begin("ibm,dynamic-reconfiguration-memory")
+                .cells("ibm,lmb-size", &[0x1000_0000])
+                .cells(
+                    "ibm,associativity-lookup-arrays",
+                    &[0xffff_ffff, 0xffff_ffff],
+                )
+                .end();
+        }),
+    );
+    add(
+        "dynamic-memory-v2-overflow",
+        mem(&|r| {
+            r.begin("ibm,dynamic-reconfiguration-memory")
+                .cells("ibm,lmb-size", &[0x1000_0000])
+                .cells(
+                    "ibm,dynamic-memory-v2",
+                    &[1, 3, 0xffff_ffff, 0xe000_0000, 0, 0x8],
+                )
+                .end();
+        }),
+    );
+    add(
+        "dynamic-memory-v2-huge-count",
+        mem(&|r| {
+            // 2^32 - 1 LMBs in one set: must not be expanded one by one.
+            r.begin("ibm,dynamic-reconfiguration-memory")
+                .cells("ibm,lmb-size", &[0x1000_0000])
+                .cells("ibm,dynamic-memory-v2", &[1, 0xffff_ffff, 0, 0, 0, 0, 0x8])
+                .end();
+        }),
+    );
+    out
+}
+
+fn memblock_seeds() -> Vec<(String, Vec<u8>)> {
+    // Operation bytes (see sparsek::mm::memblock::fuzzing): op % 14, then its arguments.
+    let mut out = vec![
+        // add [0, 64 units), reserve a piece, allocate, free, query.
+        (
+            "add-reserve-alloc".into(),
+            vec![
+                1, 0, 0xff, 3, 8, 4, 10, 3, 2, 0, 0x50, 0, 4, 8, 2, 13, 0, 0x40,
+            ],
+        ),
+        // two nodes, hotplug and nomap flags, movable_node, bounded allocation.
+        (
+            "nodes-flags".into(),
+            vec![
+                0, 0, 0xd0, 1, 1, 0, 0x40, 0xd0, 2, 0xe1, 9, 1, 5, 0x20, 4, 0, 11, 3, 3, 0x90,
+                0xc0, 1,
+            ],
+        ),
+        // limit, range allocation, remove, set node.
+        (
+            "limit-range".into(),
+            vec![
+                1, 0, 0xff, 8, 0xa0, 12, 0xe5, 2, 0x81, 0xc0, 2, 0x10, 8, 7, 0, 0x30, 2, 6, 0x40,
+                4, 1,
+            ],
+        ),
+    ];
+    let mut x = 0x5eed_0000_0000_0001u64;
+    for i in 0..4 {
+        let bytes = (0..96)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        out.push((format!("random-{i}"), bytes));
+    }
+    out
+}
+
+fn cmdline_seeds() -> Vec<(String, Vec<u8>)> {
+    [
+        ("typical", "console=hvc0 memblock=debug loglevel=8"),
+        (
+            "flags",
+            "debug quiet selftest.panic selftest.poweroff_at_entry=1",
+        ),
+        ("quotes", "name=\"a b\" \"bare name\" x=\"unterminated y"),
+        (
+            "numbers",
+            "loglevel=0x7 loglevel=010 loglevel=-1 loglevel=+15 loglevel=99999999999999999999",
+        ),
+        (
+            "dashes",
+            "selftest-fault=program selftest.fault=nope memblock=Debug = ==",
+        ),
+        ("spaces", " \t\n\r\x0b\x0c a=\u{a0}b \u{2003}c"),
+    ]
+    .iter()
+    .map(|(n, s)| (n.to_string(), s.as_bytes().to_vec()))
+    .collect()
+}
+
+fn main() {
+    let dir = std::env::args_os()
+        .nth(1)
+        .expect("usage: cargo run --example seeds -- DIR");
+    let dir = Path::new(&dir);
+    for (target, seeds) in [
+        ("fdt", fdt_seeds()),
+        ("memblock", memblock_seeds()),
+        ("cmdline", cmdline_seeds()),
+    ] {
+        let d = dir.join(target);
+        std::fs::create_dir_all(&d).expect("create seed directory");
+        for (name, bytes) in &seeds {
+            std::fs::write(d.join(name), bytes).expect("write seed");
+        }
+        println!("{}: {} seeds", d.display(), seeds.len());
+    }
+}

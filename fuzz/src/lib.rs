@@ -1,0 +1,281 @@
+//! The fuzz targets' bodies, one function per target, each taking any bytes.
+//!
+//! A target fails by panicking (libFuzzer turns the panic into a crash and keeps the
+//! input). The same functions replay the committed corpus in `tests/corpus.rs`, so the
+//! plain host test suite runs every input the fuzzers found interesting.
+//!
+//! - [`fdt`]: the FDT reader on a hostile blob, then what early boot does with the tree
+//!   (memory discovery, reservations, initrd, firmware claims, and memblock fed the way
+//!   `early_init_devtree` feeds it). Nothing may panic.
+//! - [`memblock`]: random memblock operations checked against a model
+//!   ([`sparsek::mm::memblock::fuzzing::run`], which panics on a disagreement).
+//! - [`cmdline`]: the command-line splitter and the boot parameters on any text.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+
+use sparsek::bootparam::{self, BootParams};
+use sparsek::cmdline;
+use sparsek::fdt::{Fdt, FdtError, Node};
+use sparsek::mm::memblock::{Memblock, RegionFlags};
+use sparsek::printk::Level;
+use sparsek::prom::{memory, reserve};
+
+/// Nodes whose path is looked up again with `find_node` and `path_at` (both rescan the
+/// structure block, so doing it for every node of a large tree would be quadratic).
+const LOOKUPS: usize = 32;
+/// Nodes the walk visits at most: a blob of a few KiB holds fewer, this only bounds time.
+const MAX_NODES: usize = 4096;
+/// Paths every tree is asked for: the ones boot code looks up, and near misses.
+const PATHS: &[&str] = &[
+    "/",
+    "",
+    "//",
+    "/chosen",
+    "/chosen/",
+    "/memory",
+    "/memory@0",
+    "/memory@",
+    "/reserved-memory",
+    "/cpus",
+    "/cpus/PowerPC,POWER9@0",
+    "/ibm,dynamic-reconfiguration-memory",
+    "/rtas",
+    "/vdevice/vty@71000000",
+    "/no/such/node",
+    "@",
+];
+
+/// Everything the FDT reader offers, on any bytes; when the blob parses, memory discovery,
+/// reservations and memblock too. Panics only if the reader contradicts itself: a blob
+/// that `validate` accepts must be walkable without an error.
+pub fn fdt(data: &[u8]) {
+    let fdt = match Fdt::new(data) {
+        Ok(fdt) => fdt,
+        Err(e) => {
+            black_box(e.to_string());
+            return;
+        }
+    };
+    // SAFETY: `data` is readable for `data.len()` bytes, which bounds every read.
+    if let Ok(again) = unsafe { Fdt::from_ptr(data.as_ptr(), data.len()) } {
+        assert_eq!(
+            again.as_bytes(),
+            fdt.as_bytes(),
+            "from_ptr and new disagree"
+        );
+    }
+    black_box(fdt.header());
+
+    for r in fdt.reservations() {
+        if let Err(e) = r {
+            describe(&fdt, e);
+        }
+    }
+
+    let valid = fdt.validate();
+    if let Err(e) = valid {
+        describe(&fdt, e);
+    }
+
+    let walk = walk(&fdt);
+    if valid.is_ok() {
+        assert_eq!(
+            walk.error, None,
+            "validate() accepted a tree the walk fails on"
+        );
+    }
+    if let Some(e) = walk.error {
+        describe(&fdt, e);
+    }
+    for path in walk
+        .paths
+        .iter()
+        .map(String::as_str)
+        .chain(PATHS.iter().copied())
+    {
+        match fdt.find_node(path) {
+            Ok(Some(node)) => {
+                black_box(fdt.path_at(node.offset));
+                black_box(node.property("reg").ok());
+            }
+            Ok(None) => {}
+            Err(e) => describe(&fdt, e),
+        }
+    }
+    // Offsets the input chooses, and ones past the end.
+    for chunk in data.chunks_exact(4).take(4) {
+        let off = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        black_box(fdt.path_at(off as usize));
+    }
+    black_box(fdt.path_at(data.len()));
+    black_box(fdt.path_at(usize::MAX));
+
+    boot(&fdt);
+}
+
+/// What [`walk`] saw.
+struct Walk {
+    /// Paths of the first [`LOOKUPS`] nodes.
+    paths: Vec<String>,
+    /// The first error met, if any.
+    error: Option<FdtError>,
+}
+
+/// Visit every node and property depth first, without recursion (a hostile tree can nest
+/// as deep as its size allows: the depth limit in `children` is relative to the node).
+fn walk(fdt: &Fdt) -> Walk {
+    let mut out = Walk {
+        paths: Vec::new(),
+        error: None,
+    };
+    let mut stack: Vec<(Node, String)> = vec![(fdt.root(), "/".to_string())];
+    let mut visited = 0;
+    while let Some((node, path)) = stack.pop() {
+        visited += 1;
+        if visited > MAX_NODES {
+            break;
+        }
+        if out.paths.len() < LOOKUPS {
+            out.paths.push(path.clone());
+        }
+        for p in node.properties() {
+            match p {
+                Ok(p) => {
+                    black_box((
+                        p.as_str(),
+                        p.as_u32(),
+                        p.cells().fold(0u32, u32::wrapping_add),
+                    ));
+                }
+                Err(e) => {
+                    out.error.get_or_insert(e);
+                }
+            }
+        }
+        let mut children = Vec::new();
+        for c in node.children() {
+            match c {
+                Ok(c) => {
+                    let mut child_path = path.clone();
+                    if !child_path.ends_with('/') {
+                        child_path.push('/');
+                    }
+                    child_path.push_str(c.name);
+                    children.push((c, child_path));
+                }
+                Err(e) => {
+                    out.error.get_or_insert(e);
+                }
+            }
+        }
+        // Visit in tree order.
+        stack.extend(children.into_iter().rev());
+    }
+    out
+}
+
+/// Format an error and name the node it is in, as the boot log would.
+fn describe(fdt: &Fdt, e: FdtError) {
+    let mut s = String::new();
+    let _ = write!(s, "{e} (in {})", fdt.path_at(e.offset));
+    black_box(s);
+}
+
+fn discard(_: Level, _: std::fmt::Arguments<'_>) {}
+
+/// The tree's way through early boot (`early_init_devtree`): discovery, reservations,
+/// initrd, firmware claims, all into memblock. Errors are fine (the kernel stops with a
+/// message); panics are not.
+fn boot(fdt: &Fdt) {
+    let mut mb = Memblock::new();
+    mb.set_log_sink(discard);
+    mb.set_debug(true);
+    match memory::discover(fdt) {
+        Ok(map) => {
+            black_box(map.total());
+            for note in &map.notes {
+                black_box((note.subsystem(), note.to_string()));
+            }
+            for r in &map.ranges {
+                black_box(r.end());
+                let flags = if r.hotplug {
+                    RegionFlags::HOTPLUG
+                } else {
+                    RegionFlags::empty()
+                };
+                let _ = mb.add_node(r.base, r.size, r.nid as i32, flags, "fuzz");
+            }
+        }
+        Err(e) => {
+            black_box(e.to_string());
+        }
+    }
+    match reserve::reservations(fdt) {
+        Ok((rsv, unhonoured)) => {
+            for r in &rsv {
+                let _ = mb.reserve(r.base, r.size, "fuzz");
+            }
+            black_box(unhonoured);
+        }
+        Err(e) => {
+            black_box(e.to_string());
+        }
+    }
+    match reserve::chosen_initrd(fdt) {
+        Ok(Some((s, e))) => {
+            let _ = mb.reserve(s, e - s, "fuzz");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            black_box(e.to_string());
+        }
+    }
+    match reserve::firmware_claimed(fdt) {
+        Ok(claimed) => {
+            let others: Vec<(u64, u64)> = mb.reserved().iter().map(|r| (r.base, r.size)).collect();
+            for (b, s) in reserve::subtract(&claimed, &others) {
+                let _ = mb.reserve(b, s, "fuzz");
+            }
+        }
+        Err(e) => {
+            black_box(e.to_string());
+        }
+    }
+    black_box((mb.phys_mem_size(), mb.reserved_size(), mb.free_size()));
+    mb.dump_all();
+}
+
+/// memblock against its model: panics on the first disagreement, naming the operation.
+pub fn memblock(data: &[u8]) {
+    black_box(sparsek::mm::memblock::fuzzing::run(data));
+}
+
+/// The command-line splitter and the boot parameters on any text (invalid UTF-8 is
+/// replaced, so every input is a command line). Every parameter must be a piece of the
+/// command line it came from.
+pub fn cmdline(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let line: &str = &text;
+    let range = line.as_bytes().as_ptr_range();
+    let inside = |s: &str| {
+        let r = s.as_bytes().as_ptr_range();
+        range.start <= r.start && r.end <= range.end
+    };
+    for p in cmdline::parse(line) {
+        assert!(inside(p.name), "name {:?} is not part of the line", p.name);
+        black_box(bootparam::is_known(p.name));
+        if let Some(v) = p.value {
+            assert!(inside(v), "value {v:?} is not part of the line");
+            black_box(cmdline::parse_int(v));
+        }
+        black_box(cmdline::name_eq(p.name, "loglevel"));
+    }
+    let params = BootParams::parse(line);
+    for e in params.errors() {
+        black_box(e);
+    }
+    black_box(params.unknown().count());
+    black_box(BootParams::wants_poweroff_at_entry(line));
+    black_box(params);
+}
