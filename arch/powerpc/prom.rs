@@ -69,6 +69,25 @@ pub struct DeviceTree {
     pub entry_fdt: Option<Fdt<'static>>,
 }
 
+impl DeviceTree {
+    /// A blob the kernel made or copied into its heap (inside the image).
+    fn in_heap(
+        blob: &'static [u8],
+        source: DtSource,
+        entry_fdt: Option<Fdt<'static>>,
+    ) -> Result<Self, PromError> {
+        let fdt = Fdt::new(blob).map_err(|e| PromError::Fdt(alloc::format!("{e}")))?;
+        Ok(DeviceTree {
+            fdt,
+            phys: virt_to_phys(blob.as_ptr() as u64),
+            size: blob.len() as u64,
+            in_image: true,
+            source,
+            entry_fdt,
+        })
+    }
+}
+
 /// Why prom_init could not produce a device tree.
 pub enum PromError {
     Flatten(String),
@@ -171,35 +190,18 @@ pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
                 (now_ns() - t1) / 1000,
                 super::of::calls() - calls0
             );
-            let fdt = Fdt::new(blob).map_err(|e| PromError::Fdt(alloc::format!("{e}")))?;
-            Ok(DeviceTree {
-                fdt,
-                phys: virt_to_phys(blob.as_ptr() as u64),
-                size: blob.len() as u64,
-                in_image: true,
-                source: DtSource::Flattened,
-                entry_fdt: None,
-            })
+            DeviceTree::in_heap(blob, DtSource::Flattened, None)
         }
         Firmware::Fdt(r3_fdt) => {
             let t0 = now_ns();
             match cas_via_hcall(&vector) {
                 Ok(blob) => {
-                    let fdt =
-                        Fdt::new(blob).map_err(|e| PromError::Fdt(alloc::format!("H_CAS: {e}")))?;
                     pr_info!(
                         "ibm,client-architecture-support (H_CAS): done in {} us, new device tree of {} bytes",
                         (now_ns() - t0) / 1000,
                         blob.len()
                     );
-                    Ok(DeviceTree {
-                        fdt,
-                        phys: virt_to_phys(blob.as_ptr() as u64),
-                        size: blob.len() as u64,
-                        in_image: true,
-                        source: DtSource::Cas,
-                        entry_fdt: Some(*r3_fdt),
-                    })
+                    DeviceTree::in_heap(blob, DtSource::Cas, Some(*r3_fdt))
                 }
                 Err(e) => {
                     pr_warn!("H_CAS failed: {e}; using the device tree from r3 (no DR memory)");

@@ -534,15 +534,8 @@ fn dynamic_memory(
     let hotplug = |flags: u32| flags & DRCONF_MEM_HOTREMOVABLE != 0;
     let mut found: Vec<(u64, u64, u32, bool)> = Vec::new();
     if let Some(p) = prop(fdt, dr, "ibm,dynamic-memory")? {
-        let name = "ibm,dynamic-memory";
         let per = a + 4;
-        let (n, room) = entry_count(p.value, per).ok_or_else(|| bad(name, "empty".into()))?;
-        if n > room {
-            return Err(bad(
-                name,
-                alloc::format!("{n} LMBs claimed, room for {room}"),
-            ));
-        }
+        let n = entry_count(p.value, per, "LMBs").map_err(|why| bad("ibm,dynamic-memory", why))?;
         for i in 0..n {
             let e = |k: usize| cell(p.value, 1 + i * per + k);
             let flags = e(a + 3);
@@ -557,15 +550,9 @@ fn dynamic_memory(
             }
         }
     } else if let Some(p) = prop(fdt, dr, "ibm,dynamic-memory-v2")? {
-        let name = "ibm,dynamic-memory-v2";
         let per = 1 + a + 3;
-        let (n, room) = entry_count(p.value, per).ok_or_else(|| bad(name, "empty".into()))?;
-        if n > room {
-            return Err(bad(
-                name,
-                alloc::format!("{n} LMB sets claimed, room for {room}"),
-            ));
-        }
+        let n = entry_count(p.value, per, "LMB sets")
+            .map_err(|why| bad("ibm,dynamic-memory-v2", why))?;
         for i in 0..n {
             let e = |k: usize| cell(p.value, 1 + i * per + k);
             let (count, flags) = (e(0) as u64, e(a + 3));
@@ -594,13 +581,17 @@ fn cell(v: &[u8], i: usize) -> u32 {
     u32::from_be_bytes([v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]])
 }
 
-/// The entry count a DR property starts with, and how many entries of `per` cells the
-/// property actually holds after it; `None` for an empty property.
-fn entry_count(v: &[u8], per: usize) -> Option<(usize, usize)> {
+/// The entry count a DR property starts with, checked against the number of entries of
+/// `per` cells the property actually holds after it.
+fn entry_count(v: &[u8], per: usize, what: &str) -> Result<usize, String> {
     if v.len() < 4 {
-        return None;
+        return Err("empty".into());
     }
-    Some((cell(v, 0) as usize, (v.len() / 4 - 1) / per))
+    let (n, room) = (cell(v, 0) as usize, (v.len() / 4 - 1) / per);
+    if n > room {
+        return Err(alloc::format!("{n} {what} claimed, room for {room}"));
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
