@@ -1,16 +1,16 @@
-//! Write the hand-made seed inputs the committed corpus started from:
+//! Write the hand-made seeds of the committed corpus:
 //!
 //! ```sh
-//! cargo run --manifest-path fuzz/Cargo.toml --example seeds -- DIR
+//! cargo run --manifest-path fuzz/Cargo.toml --example seeds -- fuzz/corpus
 //! ```
 //!
-//! writes `DIR/fdt/*` (a small tree that exercises every part of memory discovery and
-//! reservations, then malformed variants of it: truncated, bad magic, bad version, blocks
-//! and offsets out of range, unterminated names, bad tokens, deep nesting, ...),
-//! `DIR/memblock/*` (a few hundred bytes of operation sequences) and `DIR/cmdline/*`.
-//! QEMU's own trees (`tests/fixtures/dtb/*.dtb`) were added to the FDT seeds as they are.
-//! After fuzzing, `qemu/fuzz --merge` minimises seeds and finds into `fuzz/corpus/`, so
-//! the committed files carry content hashes as names, not the names given here.
+//! writes `fdt/*` (QEMU's own trees from `tests/fixtures/dtb/` as `qemu-*`; a small tree
+//! that exercises every part of memory discovery and reservations; malformed variants:
+//! truncated, bad magic, bad version, blocks and offsets out of range, unterminated
+//! names, bad tokens, deep nesting, hostile memory properties, ...), `memblock/*` (a few
+//! hundred bytes of operation sequences) and `cmdline/*`. Seeds keep these names; the
+//! fuzzer's own finds beside them are named by their SHA-1, and `qemu/fuzz --merge` keeps
+//! only those that add coverage to the seeds.
 
 use std::path::Path;
 
@@ -225,6 +225,17 @@ fn small_v2() -> Raw {
 
 fn fdt_seeds() -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/dtb");
+    let mut dtbs: Vec<_> = std::fs::read_dir(&fixtures)
+        .expect("tests/fixtures/dtb")
+        .map(|e| e.expect("fixture").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dtb"))
+        .collect();
+    dtbs.sort();
+    for p in dtbs {
+        let name = format!("qemu-{}", p.file_stem().unwrap().to_string_lossy());
+        out.push((name, std::fs::read(&p).expect("read fixture")));
+    }
     let mut add = |name: &str, b: Vec<u8>| out.push((name.to_string(), b));
     let good = small().blob();
     add("small", good.clone());
