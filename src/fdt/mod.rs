@@ -113,6 +113,8 @@ pub struct Fdt<'a> {
     header: Header,
     structs: Span,
     strings: Span,
+    /// Offset of the root's BEGIN_NODE (NOPs may come first).
+    root: usize,
 }
 
 /// A byte range of the blob (`Range` is not `Copy`).
@@ -246,14 +248,19 @@ impl<'a> Fdt<'a> {
         if !header.off_mem_rsvmap.is_multiple_of(8) {
             return err(Misaligned("memory reservation map"), 16);
         }
-        let fdt = Fdt {
+        let mut fdt = Fdt {
             blob,
             header,
             structs,
             strings,
+            root: structs.start,
         };
+        // NOPs may precede the root (libfdt allows it); the root is the first real token.
         match fdt.token(fdt.structs.start)? {
-            (Token::Begin("", _), _) => Ok(fdt),
+            (Token::Begin("", at), _) => {
+                fdt.root = at;
+                Ok(fdt)
+            }
             _ => err(RootNotFirst, fdt.structs.start),
         }
     }
@@ -390,8 +397,8 @@ impl<'a> Fdt<'a> {
 
     /// The root node.
     pub fn root(&self) -> Node<'a> {
-        // Validated by new(): the structure block starts with BEGIN_NODE "".
-        let start = self.structs.start;
+        // Validated by new(): the first token (after any NOPs) is BEGIN_NODE "".
+        let start = self.root;
         Node {
             fdt: *self,
             name: "",

@@ -297,3 +297,27 @@ fn path_at_names_the_node_of_an_error() {
     assert_eq!(fdt.path_at(cpu.offset + 16), "/cpus/cpu@0");
     assert_eq!(fdt.path_at(fdt.root().offset), "/");
 }
+
+#[test]
+fn nops_before_the_root_are_skipped() {
+    // Found by the fdt fuzz target: the reader validated such a tree but walked it from
+    // the NOP, so every lookup failed.
+    let blob = raw(
+        &[
+            FDT_NOP,
+            FDT_NOP,
+            FDT_BEGIN_NODE,
+            0,
+            FDT_BEGIN_NODE,
+            0x6100_0000,
+            FDT_END_NODE,
+            FDT_END_NODE,
+            FDT_END,
+        ],
+        b"",
+    );
+    let fdt = Fdt::new(&blob).unwrap();
+    fdt.validate().unwrap();
+    assert!(walk(fdt.root(), 0));
+    assert_eq!(fdt.find_node("/a").unwrap().unwrap().name, "a");
+}
