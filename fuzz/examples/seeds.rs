@@ -331,6 +331,13 @@ fn fdt_seeds() -> Vec<(String, Vec<u8>)> {
         }),
     );
     add(
+        "leading-nop",
+        tree(&|r| {
+            // NOPs may stand before the root (the reader once mis-placed the root's body).
+            r.word(NOP).begin("").str("model", "x").end().word(END);
+        }),
+    );
+    add(
         "root-named",
         tree(&|r| {
             r.begin("root").end().word(END);

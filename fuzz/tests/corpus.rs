@@ -1,9 +1,5 @@
 //! Replay the committed corpus (`fuzz/corpus/<target>/*`) through the targets' functions,
 //! without libFuzzer or sanitizers: every input the fuzzers kept must still pass.
-//!
-//! `fuzz/known/<target>/*` holds inputs that still fail, one per known bug (listed at
-//! [`known_bugs_are_fixed`]); that test is ignored until they are fixed, and then each
-//! file moves into the corpus.
 
 use std::panic;
 use std::path::{Path, PathBuf};
@@ -85,27 +81,5 @@ fn every_corpus_directory_is_replayed() {
     }
     for (t, _) in TARGETS {
         assert!(root.join(t).is_dir(), "fuzz/corpus/{t} is missing");
-    }
-}
-
-/// Known bugs, each with an input in `fuzz/known/<target>/` that still fails:
-///
-/// - `fdt/leading-nop`: a structure block that starts with FDT_NOP before the root's
-///   FDT_BEGIN_NODE. `Fdt::new` accepts it (its root check goes through `token`, which
-///   skips NOPs) and so does `validate`, but `Fdt::root` takes the root's BEGIN_NODE to
-///   be the first word of the block, so the root's body points into that token and
-///   every walk from the root fails with `BadToken(0)`: memory discovery rejects a tree
-///   the reader validated. (dtc refuses such a blob; libfdt skips the NOP.)
-///
-/// Run with `cargo test --manifest-path fuzz/Cargo.toml -- --ignored`. Once it passes,
-/// move the files into `fuzz/corpus/<target>/` and drop the `ignore`.
-#[test]
-#[ignore = "fuzz/known/ holds inputs of bugs not fixed yet"]
-fn known_bugs_are_fixed() {
-    for (target, run) in TARGETS {
-        let d = dir("known").join(target);
-        if d.is_dir() {
-            run_all(target, &files_in(&d), *run);
-        }
     }
 }
