@@ -96,25 +96,8 @@ pub fn firmware_claimed(fdt: &Fdt) -> Result<Vec<(u64, u64)>, MemoryError> {
         else {
             continue;
         };
-        let (mut free, _) = reg_pairs(avail.value, ac, sc);
-        free.sort_unstable();
-        for (base, size) in reg_pairs(reg.value, ac, sc).0 {
-            let end = base.saturating_add(size);
-            let mut at = base;
-            for &(fb, fs) in &free {
-                let fe = fb.saturating_add(fs);
-                if fe <= at || fb >= end {
-                    continue;
-                }
-                if fb > at {
-                    claimed.push((at, fb - at));
-                }
-                at = at.max(fe);
-            }
-            if at < end {
-                claimed.push((at, end - at));
-            }
-        }
+        let free = reg_pairs(avail.value, ac, sc).0;
+        claimed.extend(subtract(&reg_pairs(reg.value, ac, sc).0, &free));
     }
     claimed.sort_unstable();
     claimed.dedup_by(|next, prev| {
