@@ -16,7 +16,7 @@ use sparsek::mm::PAGE_SIZE;
 use sparsek::mm::memblock::{Memblock, RegionFlags};
 use sparsek::printk::{self, Level};
 use sparsek::prom::{memory, reserve};
-use sparsek::{pr_info, pr_warn};
+use sparsek::{pr_err, pr_info, pr_warn};
 
 use crate::arch::{self, BootInfo, DeviceTree};
 
@@ -116,7 +116,18 @@ pub fn early_init_devtree(dt: &DeviceTree, boot: &BootInfo, params: &BootParams)
         const PR_PREFIX: &str = "OF: reserved mem: ";
         pr_warn!("{}: {}", u.name, u.why);
     }
-    let initrd = initrd_range(boot, dt);
+    let mut initrd = initrd_range(boot, dt);
+    if let Some((s, e)) = initrd
+        && !mb.is_memory(s, e - s)
+    {
+        // Linux: "initrd extends beyond end of memory ... - disabling initrd".
+        const PR_PREFIX: &str = "initrd: ";
+        pr_err!(
+            "[mem {s:#018x}-{:#018x}] is not inside memory - disabling initrd",
+            e - 1
+        );
+        initrd = None;
+    }
     if let Some((s, e)) = initrd {
         // Whole pages, as Linux reserves it.
         let start = s & !(PAGE_SIZE - 1);
