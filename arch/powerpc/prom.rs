@@ -31,6 +31,10 @@ const PR_PREFIX: &str = "prom: ";
 /// QEMU's H_CAS (KVMPPC_HCALL_BASE + 2): CAS without firmware; writes the new FDT,
 /// preceded by a 4-byte header, into the buffer it is given.
 const KVMPPC_H_CAS: u64 = 0xf002;
+/// QEMU's header before the tree it writes (a version word in host byte order).
+const H_CAS_HEADER: usize = 4;
+/// Room kept free at the end of the buffer beyond the size QEMU is told.
+const H_CAS_SLACK: usize = 16;
 /// Buffer offered to H_CAS (SLOF offers 2 MiB for 255 cores and 16 TiB of maxmem).
 const CAS_BUFFER: usize = 1 << 20;
 
@@ -243,7 +247,7 @@ fn cas_via_hcall(vector: &[u8]) -> Result<&'static [u8], String> {
     let mut buf = vec![0u8; CAS_BUFFER];
     let vec_phys = virt_to_phys(vector.as_ptr() as u64);
     let buf_phys = virt_to_phys(buf.as_mut_ptr() as u64);
-    // SAFETY: QEMU reads the vector and writes at most CAS_BUFFER - 16 bytes (the size
+    // SAFETY: QEMU reads the vector and writes at most CAS_BUFFER - H_CAS_SLACK bytes (the size
     // passed) plus its 4-byte header into `buf`, which the kernel owns and keeps alive
     // across the call; the compiler fence below orders our reads after its writes.
     let (st, _) = unsafe {
@@ -252,7 +256,7 @@ fn cas_via_hcall(vector: &[u8]) -> Result<&'static [u8], String> {
             [
                 vec_phys,
                 buf_phys,
-                (CAS_BUFFER - 16) as u64,
+                (CAS_BUFFER - H_CAS_SLACK) as u64,
                 0,
                 0,
                 0,
@@ -268,9 +272,9 @@ fn cas_via_hcall(vector: &[u8]) -> Result<&'static [u8], String> {
     if st != HStatus::SUCCESS {
         return Err(alloc::format!("{st}"));
     }
-    let fdt = Fdt::new(&buf[4..]).map_err(|e| alloc::format!("returned tree: {e}"))?;
+    let fdt = Fdt::new(&buf[H_CAS_HEADER..]).map_err(|e| alloc::format!("returned tree: {e}"))?;
     let len = fdt.header().totalsize as usize;
-    Ok(buf[4..4 + len].to_vec().leak())
+    Ok(buf[H_CAS_HEADER..H_CAS_HEADER + len].to_vec().leak())
 }
 
 /// The boot CPU's `reg`: /chosen "cpu" (an instance) -> its package, else the first cpu.

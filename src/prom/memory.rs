@@ -35,6 +35,14 @@ pub const PAGE_SIZE: u64 = 0x10000;
 /// Node ids at or above this are out of range (Linux ppc64: NODES_SHIFT 8).
 pub const MAX_NUMNODES: u32 = 256;
 
+/// An associativity domain of 0xffff means "no node" (Linux's check in numa.c).
+pub const ASSOC_NO_NODE: u32 = 0xffff;
+
+/// A node id read from an associativity domain; "no node" becomes node 0.
+fn domain_nid(domain: u32) -> u32 {
+    if domain == ASSOC_NO_NODE { 0 } else { domain }
+}
+
 pub const DRCONF_MEM_ASSIGNED: u32 = 0x0000_0008;
 pub const DRCONF_MEM_DRC_INVALID: u32 = 0x0000_0020;
 pub const DRCONF_MEM_AI_INVALID: u32 = 0x0000_0040;
@@ -333,9 +341,7 @@ impl Discovery {
         let cells: Vec<u32> = be_cells(p.value).collect();
         match cells.first() {
             Some(&n) if n >= depth && (depth as usize) < cells.len() => {
-                let nid = cells[depth as usize];
-                // 0xffff means "no node" to Linux.
-                if nid == 0xffff { 0 } else { nid }
+                domain_nid(cells[depth as usize])
             }
             _ => 0,
         }
@@ -512,10 +518,7 @@ fn dynamic_memory(
         };
         let (aa, depth) = (aa_index as usize, depth as usize);
         if aa < n_arrays && depth <= array_sz {
-            match arrays[2 + aa * array_sz + depth - 1] {
-                0xffff => 0,
-                nid => nid,
-            }
+            domain_nid(arrays[2 + aa * array_sz + depth - 1])
         } else {
             0
         }
