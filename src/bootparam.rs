@@ -9,6 +9,10 @@
 //! | `selftest.poweroff_at_entry` | power off as soon as the command line and the RTAS token are known (benchmark floor) |
 //! | `selftest.panic` | panic once the kernel is up (tests the failure path) |
 //! | `selftest.fault=program` | execute an illegal instruction (tests the exception path) |
+//! | `selftest.fault=dsi` | with translation on, read an unmapped kernel address (`0xd000000000000000`): the data storage interrupt's register dump |
+//! | `hash_debug` | one `hash-mmu: bolt ...` line per bolted hash page table entry |
+//! | `disable_1tb_segments` | use 256M segments even when the CPU has 1T segments (Linux's parameter) |
+//! | `hash_bolt=primary\|secondary` | where bolted entries may go: Linux's primary group only (default), or also the secondary group (FreeBSD style) |
 //!
 //! Later parameters take precedence over earlier ones, as in Linux. A malformed value is
 //! reported and ignored; unknown parameters are reported once, in one line.
@@ -21,11 +25,16 @@ use crate::printk::{CONSOLE_LOGLEVEL_DEBUG, CONSOLE_LOGLEVEL_DEFAULT, CONSOLE_LO
 pub enum SelftestFault {
     /// An illegal instruction: the program-check interrupt (vector 0x700).
     Program,
+    /// A load from an unmapped kernel address with translation on: the data storage
+    /// interrupt (vector 0x300), after the segment is loaded on demand.
+    Dsi,
 }
 
 impl SelftestFault {
-    pub const NAMES: &'static [(&'static str, SelftestFault)] =
-        &[("program", SelftestFault::Program)];
+    pub const NAMES: &'static [(&'static str, SelftestFault)] = &[
+        ("program", SelftestFault::Program),
+        ("dsi", SelftestFault::Dsi),
+    ];
 
     pub fn from_name(s: &str) -> Option<Self> {
         Self::NAMES.iter().find(|(n, _)| *n == s).map(|&(_, f)| f)
@@ -51,6 +60,12 @@ pub struct BootParams<'a> {
     pub selftest_panic: bool,
     pub selftest_fault: Option<SelftestFault>,
     pub memblock_debug: bool,
+    /// `hash_debug`: print every bolted HPTE.
+    pub hash_debug: bool,
+    /// `disable_1tb_segments`: 256M segments only.
+    pub disable_1tb_segments: bool,
+    /// `hash_bolt=secondary`: bolted inserts may fall back to the secondary group.
+    pub hash_bolt_secondary: bool,
     errors: [Option<ParamError<'a>>; MAX_ERRORS],
     /// Malformed parameters beyond the first MAX_ERRORS.
     pub errors_dropped: usize,
@@ -65,6 +80,9 @@ const KNOWN: &[&str] = &[
     "selftest.panic",
     "selftest.fault",
     "memblock",
+    "hash_debug",
+    "disable_1tb_segments",
+    "hash_bolt",
 ];
 
 /// Is this a parameter the kernel acts on?
@@ -81,6 +99,9 @@ impl<'a> BootParams<'a> {
             selftest_panic: false,
             selftest_fault: None,
             memblock_debug: false,
+            hash_debug: false,
+            disable_1tb_segments: false,
+            hash_bolt_secondary: false,
             errors: [None; MAX_ERRORS],
             errors_dropped: 0,
         };
@@ -143,12 +164,26 @@ impl<'a> BootParams<'a> {
         } else if name_eq(name, "selftest.fault") {
             match param.value.and_then(SelftestFault::from_name) {
                 Some(f) => self.selftest_fault = Some(f),
-                None => self.error(param, "expects one of: program"),
+                None => self.error(param, "expects one of: program, dsi"),
             }
         } else if name_eq(name, "memblock") {
             match param.value {
                 Some("debug") => self.memblock_debug = true,
                 _ => self.error(param, "expects: debug"),
+            }
+        } else if name_eq(name, "hash_debug") {
+            if self.flag(param) {
+                self.hash_debug = true;
+            }
+        } else if name_eq(name, "disable_1tb_segments") {
+            if self.flag(param) {
+                self.disable_1tb_segments = true;
+            }
+        } else if name_eq(name, "hash_bolt") {
+            match param.value {
+                Some("primary") => self.hash_bolt_secondary = false,
+                Some("secondary") => self.hash_bolt_secondary = true,
+                _ => self.error(param, "expects one of: primary, secondary"),
             }
         }
     }
@@ -235,6 +270,28 @@ mod tests {
         assert!(!BootParams::wants_poweroff_at_entry(
             "selftest.poweroff_at_entry_not"
         ));
+    }
+
+    #[test]
+    fn hash_mmu_parameters() {
+        let p = BootParams::parse("hash_debug disable-1tb-segments hash_bolt=secondary");
+        assert!(p.hash_debug && p.disable_1tb_segments && p.hash_bolt_secondary);
+        assert_eq!(p.unknown().count(), 0);
+        let p = BootParams::parse("hash_bolt=secondary hash_bolt=primary selftest.fault=dsi");
+        assert!(!p.hash_bolt_secondary && !p.hash_debug && !p.disable_1tb_segments);
+        assert_eq!(p.selftest_fault, Some(SelftestFault::Dsi));
+        let p = BootParams::parse("hash_bolt=both hash_debug=1 disable_1tb_segments=0 hash_bolt");
+        let errs: Vec<_> = p.errors().map(|e| (e.name, e.value)).collect();
+        assert_eq!(
+            errs,
+            [
+                ("hash_bolt", Some("both")),
+                ("hash_debug", Some("1")),
+                ("disable_1tb_segments", Some("0")),
+                ("hash_bolt", None),
+            ]
+        );
+        assert!(!p.hash_debug && !p.disable_1tb_segments && !p.hash_bolt_secondary);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use sparsek::bootparam::BootParams;
-use sparsek::printk;
+use sparsek::{ktap, printk};
 use sparsek::{pr_err, pr_info, pr_notice, pr_warn};
 
 use crate::arch::{self, BootInfo};
@@ -30,6 +30,21 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     let mut mem = setup::early_init_devtree(&dt, &boot, &params);
     // ... until the client interface is shut here.
     setup::leave_firmware(&mut mem, &boot);
+
+    // The hash MMU needs real mode to bolt the linear mapping, so it comes after the
+    // firmware is gone; it must come before anything allocates above the real-mode area
+    // (it raises memblock's limit once translation is on).
+    arch::early_init_mmu(
+        &dt.fdt,
+        &mut mem.memblock,
+        arch::MmuParams {
+            hash_debug: params.hash_debug,
+            disable_1tb_segments: params.disable_1tb_segments,
+            secondary_fallback: params.hash_bolt_secondary,
+        },
+    );
+    selftests(&mem);
+    arch::hash_report_stats();
 
     if params.selftest_panic {
         panic!("selftest.panic requested");
@@ -116,6 +131,26 @@ fn report_params(params: &BootParams, boot: &BootInfo) {
             "Unknown kernel command line parameters \"{}\", ignored.",
             unknown.join(" ")
         );
+    }
+}
+
+/// The boot self-checks, as KTAP; any failure ends boot with the failure status.
+fn selftests(mem: &setup::EarlyMem) {
+    let checks = arch::hash_selftests(&mem.memblock);
+    let print = |args: core::fmt::Arguments| printk::printk(printk::Level::Info, "", args);
+    print(format_args!("{}", ktap::VERSION_LINE));
+    let mut line = alloc::string::String::new();
+    let _ = ktap::write_plan(&mut line, checks.len());
+    print(format_args!("{line}"));
+    let mut failed = 0;
+    for (i, c) in checks.iter().enumerate() {
+        line.clear();
+        let _ = ktap::write_result(&mut line, i + 1, c.ok, c.name, &c.diag);
+        print(format_args!("{line}"));
+        failed += usize::from(!c.ok);
+    }
+    if failed > 0 {
+        arch::fatal_fmt(format_args!("{failed} boot self-check(s) failed"));
     }
 }
 

@@ -9,6 +9,7 @@ pub mod bootparam;
 pub mod cmdline;
 pub mod crc32;
 pub mod fdt;
+pub mod ktap;
 pub mod mm;
 pub mod printk;
 pub mod prom;

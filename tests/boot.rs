@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use qemu_harness::check;
-use qemu_harness::testing::{boot, expect_success, has, log_path, vof};
+use qemu_harness::testing::{boot, expect_failure, expect_success, has, log_path, vof};
 use qemu_harness::{BootOptions, Firmware, Machine, Outcome, Verdict, repo_root};
 
 use qemu_harness::test_kernel as kernel;
@@ -167,37 +167,6 @@ fn initrd_numa_and_smp_machines_boot() {
 
 /// A failed boot: QEMU exited 1 after `Kernel panic - not syncing: <reason>`, whose end
 /// marker is the last line, and os-term carried the reason.
-fn expect_failure(name: &str, o: &Outcome, reason: &str) {
-    check!(
-        name,
-        o.verdict == Verdict::KernelFailure,
-        "verdict {:?}",
-        o.verdict
-    );
-    check!(
-        name,
-        o.qemu_status == Some(1),
-        "QEMU status {:?}",
-        o.qemu_status
-    );
-    let msgs: Vec<&str> = o.messages().collect();
-    let panic = format!("Kernel panic - not syncing: {reason}");
-    let end = format!("---[ end Kernel panic - not syncing: {reason} ]---");
-    check!(name, msgs.contains(&panic.as_str()), "no '{panic}'");
-    check!(
-        name,
-        msgs.last() == Some(&end.as_str()),
-        "the end marker is not the last line"
-    );
-    let term = format!("OS terminated: {reason}");
-    check!(name, o.stderr.contains(&term), "no '{term}' from QEMU");
-    check!(
-        name,
-        !msgs.contains(&"reboot: Power down"),
-        "powered down after a panic"
-    );
-}
-
 #[test]
 fn selftest_panic_fails_with_panic_lines() {
     let name = "selftest_panic";

@@ -24,7 +24,7 @@ impl HvTerm {
                     [0, chunk.len() as u64, hi, lo, 0, 0, 0, 0, 0],
                 )
             };
-            if st != HStatus::BUSY {
+            if st != HStatus::Busy {
                 return;
             }
         }

@@ -316,11 +316,61 @@ pub fn show_regs(f: &TrapFrame) {
     print_backtrace(f.gpr[1]);
 }
 
+/// DSISR bits (Power ISA): no translation for the address; the access was a store.
+const DSISR_NOHPTE: u64 = 0x4000_0000;
+const DSISR_ISSTORE: u64 = 0x0200_0000;
+
+/// Linux's first words for a bad kernel access (`BUG: Unable to handle kernel ...`),
+/// before the register dump.
+fn report_access(f: &TrapFrame) {
+    let rw = if f.dsisr & DSISR_ISSTORE != 0 {
+        "write"
+    } else {
+        "read"
+    };
+    match f.trap {
+        0x300 => {
+            let why = if f.dsisr & DSISR_NOHPTE != 0 {
+                " (no hash page table entry)"
+            } else {
+                ""
+            };
+            pr_emerg!(
+                "BUG: Unable to handle kernel data access on {rw} at 0x{:016x}{why}",
+                f.dar
+            );
+        }
+        0x380 => pr_emerg!(
+            "BUG: Unable to handle kernel data access at 0x{:016x} (no kernel segment)",
+            f.dar
+        ),
+        0x400 | 0x480 => pr_emerg!(
+            "BUG: Unable to handle kernel instruction fetch at 0x{:016x}",
+            f.nip
+        ),
+        _ => return,
+    }
+    pr_emerg!("Faulting instruction address: 0x{:016x}", f.nip);
+}
+
 static DEPTH: AtomicUsize = AtomicUsize::new(0);
 
 /// Called by exception_common for every interrupt, in real mode on the exception stack.
 #[unsafe(no_mangle)]
 extern "C" fn __sparsek_exception(frame: &mut TrapFrame) {
+    // Segment interrupts for kernel addresses are expected once translation is on: load
+    // the segment and retry the access. They are not nested faults (the handler runs in
+    // real mode and never misses itself), so they are handled before the depth count.
+    let segment_ea = match frame.trap {
+        0x380 => Some(frame.dar),
+        0x480 => Some(frame.nip),
+        _ => None,
+    };
+    if let Some(ea) = segment_ea
+        && super::slb::handle_miss(ea)
+    {
+        return;
+    }
     let depth = DEPTH.fetch_add(1, Ordering::AcqRel);
     if depth > 0 {
         // An exception while handling one (or while panicking): no recursion.
@@ -329,6 +379,7 @@ extern "C" fn __sparsek_exception(frame: &mut TrapFrame) {
     // SAFETY: this CPU is the only one, and it was interrupted; a printk it interrupted
     // will not resume, because every path from here ends the kernel.
     unsafe { printk::emergency_unlock() };
+    report_access(frame);
     show_regs(frame);
     super::entry::fatal("Fatal exception");
 }

@@ -2,7 +2,7 @@
 //! return values in r4-r12. Statuses are PAPR's: 0 success, positive "try again" codes,
 //! negative errors.
 
-use core::fmt;
+pub use sparsek::mm::hash::HStatus;
 
 pub const H_PUT_TERM_CHAR: u64 = 0x58;
 pub const H_SET_MODE: u64 = 0x31c;
@@ -13,60 +13,6 @@ pub const KVMPPC_H_RTAS: u64 = 0xf000;
 pub const H_SET_MODE_RESOURCE_LE: u64 = 4;
 pub const H_SET_MODE_ENDIAN_BIG: u64 = 0;
 pub const H_SET_MODE_ENDIAN_LITTLE: u64 = 1;
-
-/// A PAPR hypercall status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HStatus(pub i64);
-
-impl HStatus {
-    pub const SUCCESS: HStatus = HStatus(0);
-    pub const BUSY: HStatus = HStatus(1);
-
-    /// PAPR's name for the status.
-    pub fn name(self) -> &'static str {
-        match self.0 {
-            0 => "H_SUCCESS",
-            1 => "H_BUSY",
-            2 => "H_CLOSED",
-            3 => "H_NOT_AVAILABLE",
-            4 => "H_CONSTRAINED",
-            5 => "H_PARTIAL",
-            14 => "H_IN_PROGRESS",
-            15 => "H_PAGE_REGISTERED",
-            16 => "H_PARTIAL_STORE",
-            17 => "H_PENDING",
-            18 => "H_CONTINUE",
-            -1 => "H_HARDWARE",
-            -2 => "H_FUNCTION",
-            -3 => "H_PRIVILEGE",
-            -4 => "H_PARAMETER",
-            -5 => "H_BAD_MODE",
-            -6 => "H_PTEG_FULL",
-            -7 => "H_NOT_FOUND",
-            -8 => "H_RESERVED_DABR",
-            -9 => "H_NO_MEM",
-            -10 => "H_AUTHORITY",
-            -11 => "H_PERMISSION",
-            -12 => "H_DROPPED",
-            -16 => "H_RESOURCE",
-            -62..=-55 => "H_Pn",
-            -64 => "H_UNSUPPORTED",
-            -68 => "H_OVERLAP",
-            -511..=-256 => "H_UNSUPPORTED_FLAG",
-            _ => "H_UNKNOWN",
-        }
-    }
-}
-
-impl fmt::Display for HStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.name() == "H_Pn" {
-            write!(f, "H_P{} ({})", -53 - self.0, self.0)
-        } else {
-            write!(f, "{} ({})", self.name(), self.0)
-        }
-    }
-}
 
 /// Raw hypercall with up to 9 arguments; returns the status and r4-r12.
 ///
@@ -102,7 +48,7 @@ pub unsafe fn hcall(opcode: u64, args: [u64; 9]) -> (HStatus, [u64; 9]) {
             options(nostack),
         );
     }
-    (HStatus(status), r)
+    (HStatus::from_code(status), r)
 }
 
 /// Set the endianness in which interrupts are taken (LPCR[ILE]).
@@ -124,9 +70,5 @@ pub unsafe fn set_interrupt_endian(little: bool) -> Result<(), HStatus> {
             [mflags, H_SET_MODE_RESOURCE_LE, 0, 0, 0, 0, 0, 0, 0],
         )
     };
-    if st == HStatus::SUCCESS {
-        Ok(())
-    } else {
-        Err(st)
-    }
+    st.ok()
 }

@@ -9,12 +9,14 @@ mod console;
 mod entry;
 mod exceptions;
 mod firmware;
+mod hash;
 mod hcall;
 mod of;
 mod prom;
 mod regs;
 mod rtas;
 mod selftest;
+mod slb;
 
 /// Kernel virtual address of physical address 0 (real mode ignores the top 4 bits; the
 /// hash MMU's linear mapping uses the same base).
@@ -59,6 +61,9 @@ core::arch::global_asm!(
 
 // The boundary: everything the rest of the kernel may use.
 pub use entry::{BootInfo, COMMAND_LINE_SIZE, FirmwarePath, fatal_fmt, power_off};
+pub use hash::{
+    MmuParams, early_init_mmu, report_stats as hash_report_stats, selftests as hash_selftests,
+};
 pub use of::{calls as of_calls, leave_firmware};
 pub use prom::{DeviceTree, kernel_image, phys_slice, prom_init};
 pub use regs::{MsrBits, pvr_name};

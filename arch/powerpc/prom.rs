@@ -269,7 +269,7 @@ fn cas_via_hcall(vector: &[u8]) -> Result<&'static [u8], String> {
     // hcall's asm! is not `nomem`, so the compiler already assumes memory changed; the
     // fence documents that QEMU wrote `buf` behind its back.
     core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
-    if st != HStatus::SUCCESS {
+    if st != HStatus::Success {
         return Err(alloc::format!("{st}"));
     }
     let fdt = Fdt::new(&buf[H_CAS_HEADER..]).map_err(|e| alloc::format!("returned tree: {e}"))?;

@@ -78,6 +78,43 @@ pub fn mftb() -> u64 {
     v
 }
 
+/// The Machine State Register.
+pub fn mfmsr() -> u64 {
+    let v: u64;
+    // SAFETY: reading the MSR has no side effects.
+    unsafe { core::arch::asm!("mfmsr {0}", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Load a doubleword at physical address `pa` with data translation off (instruction
+/// translation, if on, stays on: this code is mapped).
+///
+/// # Safety
+/// `pa` must be 8-byte aligned RAM.
+pub unsafe fn load_real_mode(pa: u64) -> u64 {
+    let v: u64;
+    // SAFETY: MSR[DR] is cleared around one load and restored; with interrupts off
+    // nothing else runs in between. The caller vouches for the address.
+    unsafe {
+        core::arch::asm!(
+            "mfmsr {saved}",
+            "li {tmp}, 0x10",
+            "andc {tmp}, {saved}, {tmp}",
+            "mtmsrd {tmp}",
+            "isync",
+            "ld {v}, 0({pa})",
+            "mtmsrd {saved}",
+            "isync",
+            saved = out(reg) _,
+            tmp = out(reg) _,
+            v = out(reg) v,
+            pa = in(reg_nonzero) pa,
+            options(nostack, readonly),
+        )
+    };
+    v
+}
+
 /// Processor Version Register (SPR 287).
 pub fn mfpvr() -> u32 {
     let v: u64;

@@ -69,7 +69,7 @@ fn call<const NRET: usize>(token: u32, args: &[u32]) -> Result<[u32; NRET], Rtas
     // stack frame for the duration of the call, and reads what the arguments point to
     // (os_term's message, kept alive by its caller); nothing else.
     let (st, _) = unsafe { hcall(KVMPPC_H_RTAS, [addr, 0, 0, 0, 0, 0, 0, 0, 0]) };
-    if st != HStatus::SUCCESS {
+    if st != HStatus::Success {
         return Err(RtasError::Hcall(st));
     }
     let mut rets = [0u32; NRET];

@@ -19,6 +19,18 @@ pub fn provoke(fault: SelftestFault) -> ! {
             // is taken before anything else happens, and the handler does not return.
             unsafe { __selftest_illegal() };
         }
+        SelftestFault::Dsi => {
+            let ea = super::hash::VMALLOC_BASE;
+            if super::regs::mfmsr() & 0x10 == 0 {
+                super::entry::fatal("selftest: fault=dsi needs translation on");
+            }
+            pr_emerg!("reading unmapped kernel address {ea:016x} with translation on");
+            // SAFETY: nothing is mapped in the vmalloc region: the load raises a data
+            // storage interrupt (after its segment is loaded on demand), whose handler
+            // does not return. The read value is never produced.
+            let v = unsafe { core::ptr::read_volatile(ea as *const u64) };
+            pr_emerg!("read {v:#x} from an unmapped address");
+        }
     }
     super::entry::fatal("selftest: the fault did not trap")
 }

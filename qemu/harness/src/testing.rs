@@ -68,3 +68,36 @@ pub fn expect_success(name: &str, o: &Outcome) {
         "last line is not reboot: Power down"
     );
 }
+
+/// The kernel reported failure: `Kernel panic - not syncing: <reason>`, its end marker
+/// last, QEMU's `OS terminated: <reason>`, exit status 1, no power-down.
+pub fn expect_failure(name: &str, o: &Outcome, reason: &str) {
+    crate::check!(
+        name,
+        o.verdict == Verdict::KernelFailure,
+        "verdict {:?}",
+        o.verdict
+    );
+    crate::check!(
+        name,
+        o.qemu_status == Some(1),
+        "QEMU status {:?}",
+        o.qemu_status
+    );
+    let msgs: Vec<&str> = o.messages().collect();
+    let panic = format!("Kernel panic - not syncing: {reason}");
+    let end = format!("---[ end Kernel panic - not syncing: {reason} ]---");
+    crate::check!(name, msgs.contains(&panic.as_str()), "no '{panic}'");
+    crate::check!(
+        name,
+        msgs.last() == Some(&end.as_str()),
+        "the end marker is not the last line"
+    );
+    let term = format!("OS terminated: {reason}");
+    crate::check!(name, o.stderr.contains(&term), "no '{term}' from QEMU");
+    crate::check!(
+        name,
+        !msgs.contains(&"reboot: Power down"),
+        "powered down after a panic"
+    );
+}

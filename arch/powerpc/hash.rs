@@ -1,0 +1,445 @@
+//! The hash MMU under PAPR (Linux: `hash__early_init_mmu`, `htab_initialize`,
+//! `slb_initialize`): page sizes from the boot CPU's node, the linear mapping bolted
+//! into the hypervisor's hashed page table, the SLB, translation on, the memblock limit
+//! raised. The arithmetic and the bolting policy are the portable `sparsek::mm::hash`;
+//! this module supplies the hypercalls and the order.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use sparsek::fdt::Fdt;
+use sparsek::mm::hash::hpte::{HPTE_V_HYPERVISOR_BITS, PROT_KERNEL_RW};
+use sparsek::mm::hash::papr::{H_ENTER, H_READ, H_REMOVE};
+use sparsek::mm::hash::{
+    BoltOptions, Bolted, CpuMmuInfo, GroupPolicy, HStatus, HashGeometry, HashPageTable, Hpte,
+    MmuChoice, Psize, Ssize, bolt_mapping,
+};
+use sparsek::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock};
+use sparsek::printk::{self, Level, StackString};
+use sparsek::{pr_err, pr_info, pr_warn};
+
+use super::hcall::hcall;
+use super::regs::mfmsr;
+use super::slb::{self, Region, SlbConfig};
+use super::{PAGE_OFFSET, fatal_fmt};
+
+const PR_PREFIX: &str = "hash-mmu: ";
+
+/// Start of the vmemmap region (Linux's H_VMEMMAP_START with the hash MMU).
+pub const VMEMMAP_BASE: u64 = 0xf000_0000_0000_0000;
+/// Start of the vmalloc region (nothing is mapped there; segments load on demand).
+pub const VMALLOC_BASE: u64 = 0xd000_0000_0000_0000;
+/// The linear mapping covers 2^MAX_PHYSMEM_BITS bytes.
+const LINEAR_LIMIT: u64 = 1 << sparsek::prom::memory::MAX_PHYSMEM_BITS;
+/// One 64-byte struct page per 64K page of that: the vmemmap's extent.
+const VMEMMAP_LIMIT: u64 = (LINEAR_LIMIT >> 16) * 64;
+/// What a kernel context covers (vmalloc and io).
+const CONTEXT_LIMIT: u64 = 1 << sparsek::mm::hash::hpte::EA_BITS_PER_CONTEXT;
+
+static ENTERS: AtomicU64 = AtomicU64::new(0);
+static REMOVES: AtomicU64 = AtomicU64::new(0);
+static READS: AtomicU64 = AtomicU64::new(0);
+
+/// The hypervisor's hashed page table, through PAPR hypercalls.
+pub struct PaprHpt;
+
+impl HashPageTable for PaprHpt {
+    fn h_enter(&mut self, flags: u64, ptex: u64, hpte: Hpte) -> Result<u64, HStatus> {
+        ENTERS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: H_ENTER only adds a translation. Every entry this kernel makes maps a
+        // kernel EA to the physical address the kernel already uses for it in real mode
+        // (linear map) or to memory allocated for the purpose (vmemmap); the hypervisor
+        // validates the rest.
+        let (st, r) = unsafe { hcall(H_ENTER, [flags, ptex, hpte.v, hpte.r, 0, 0, 0, 0, 0]) };
+        st.ok().map(|()| r[0])
+    }
+
+    fn h_remove(&mut self, flags: u64, ptex: u64, avpn: u64) -> Result<Hpte, HStatus> {
+        REMOVES.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: removing a translation the kernel made; the caller no longer uses the
+        // addresses it mapped (the hypervisor flushes the TLB).
+        let (st, r) = unsafe { hcall(H_REMOVE, [flags, ptex, avpn, 0, 0, 0, 0, 0, 0]) };
+        st.ok().map(|()| Hpte { v: r[0], r: r[1] })
+    }
+
+    fn h_read(&mut self, ptex: u64) -> Result<Hpte, HStatus> {
+        READS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: H_READ only returns an entry in registers.
+        let (st, r) = unsafe { hcall(H_READ, [0, ptex, 0, 0, 0, 0, 0, 0, 0]) };
+        st.ok().map(|()| Hpte { v: r[0], r: r[1] })
+    }
+}
+
+/// One line of hash MMU statistics: hypercalls made, segments loaded on demand.
+pub fn report_stats() {
+    pr_info!(
+        "H_ENTER {}, H_REMOVE {}, H_READ {}; segments loaded on demand {}",
+        ENTERS.load(Ordering::Relaxed),
+        REMOVES.load(Ordering::Relaxed),
+        READS.load(Ordering::Relaxed),
+        slb::loads()
+    );
+}
+
+/// Command-line choices for the hash MMU.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MmuParams {
+    pub hash_debug: bool,
+    pub disable_1tb_segments: bool,
+    pub secondary_fallback: bool,
+}
+
+/// The hash MMU as set up at boot.
+pub struct HashMmu {
+    pub info: CpuMmuInfo,
+    pub choice: MmuChoice,
+    pub geo: HashGeometry,
+    pub policy: GroupPolicy,
+    pub debug: bool,
+    /// Pages of the linear mapping bolted.
+    pub linear_pages: u64,
+    /// A sample of the bolted linear-mapping entries, for the H_READ self-check.
+    pub samples: Vec<Bolted>,
+}
+
+static MMU: spin::Once<HashMmu> = spin::Once::new();
+
+/// The hash MMU, once [`early_init_mmu`] has run.
+pub fn mmu() -> Option<&'static HashMmu> {
+    MMU.get()
+}
+
+/// Bolted entries kept for the H_READ self-check (at most).
+const MAX_SAMPLES: u64 = 4096;
+
+unsafe extern "C" {
+    static _text: u8;
+    static _etext: u8;
+}
+
+fn kernel_text() -> (u64, u64) {
+    (&raw const _text as u64, &raw const _etext as u64)
+}
+
+fn print_bolted(b: &Bolted) {
+    printk::printk(Level::Info, PR_PREFIX, format_args!("{b}"));
+}
+
+/// Set up the hash MMU and switch translation on. Must run after the firmware's client
+/// interface is gone (it needs real mode) and before anything allocates above the
+/// real-mode area. Any failure is fatal: the kernel cannot go on without its mappings.
+pub fn early_init_mmu(fdt: &Fdt, mb: &mut Memblock, params: MmuParams) -> &'static HashMmu {
+    let info = CpuMmuInfo::from_fdt(fdt)
+        .unwrap_or_else(|e| fatal_fmt(format_args!("hash-mmu: cpu node: {e}")));
+    report_page_sizes(&info);
+    let choice = MmuChoice::choose(&info, mb.phys_mem_size(), params.disable_1tb_segments);
+    let mut line = StackString::<128>::new();
+    let _ = choice.write_page_orders(&mut line);
+    printk::printk(Level::Info, "", format_args!("{}", line.as_str()));
+    if choice.ssize == Ssize::S1T {
+        printk::printk(Level::Info, "", format_args!("Using 1TB segments"));
+    } else if info.has_1t_segments {
+        pr_info!("1TB segments disabled by the command line");
+    }
+    pr_info!("ppc64_pft_size    = 0x{:x}", info.pft_size);
+    pr_info!("htab_hash_mask    = 0x{:x}", info.hash_mask());
+
+    let geo = HashGeometry {
+        sizes: info.page_sizes.clone(),
+        hash_mask: info.hash_mask(),
+    };
+    let policy = if params.secondary_fallback {
+        pr_info!("bolted entries may use the secondary group (hash_bolt=secondary)");
+        GroupPolicy::SecondaryFallback
+    } else {
+        GroupPolicy::PrimaryOnly
+    };
+    let mut mmu = HashMmu {
+        info,
+        choice,
+        geo,
+        policy,
+        debug: params.hash_debug,
+        linear_pages: 0,
+        samples: Vec::new(),
+    };
+
+    bolt_linear_mapping(&mut mmu, mb);
+
+    pr_info!("Initializing hash mmu with SLB");
+    let sllp = |p: Psize| mmu.geo.sizes.def(p).sllp;
+    let cfg = SlbConfig {
+        ssize: choice.ssize,
+        regions: [
+            Region {
+                sllp: sllp(choice.linear),
+                limit: LINEAR_LIMIT,
+            },
+            Region {
+                sllp: sllp(choice.virtual_),
+                limit: CONTEXT_LIMIT,
+            },
+            Region {
+                sllp: sllp(choice.io),
+                limit: CONTEXT_LIMIT,
+            },
+            Region {
+                sllp: sllp(choice.vmemmap),
+                limit: VMEMMAP_LIMIT,
+            },
+        ],
+        slb_size: mmu.info.slb_size,
+    };
+    slb::init(cfg, &[PAGE_OFFSET, VMEMMAP_BASE])
+        .unwrap_or_else(|e| fatal_fmt(format_args!("hash-mmu: SLB: {e}")));
+    // SAFETY: the linear mapping of all memory is bolted (the kernel image, its stacks
+    // and heap included, kernel text executable) and the SLB holds its first segment;
+    // any other kernel segment is loaded by the segment interrupt handler.
+    unsafe { slb::mmu_on() };
+    // Linux raises the limit right after bolting the linear mapping; here translation
+    // is on as well, so everything memblock hands out is reachable.
+    mb.set_current_limit(MEMBLOCK_ALLOC_ANYWHERE);
+    let msr = mfmsr();
+    pr_info!(
+        "translation on (MSR 0x{msr:016x} {}); memblock limit raised",
+        super::regs::MsrBits(msr)
+    );
+    MMU.call_once(|| mmu)
+}
+
+/// Linux's report of `ibm,segment-page-sizes`.
+fn report_page_sizes(info: &CpuMmuInfo) {
+    if info.page_sizes_defaulted {
+        pr_warn!(
+            "{}: no ibm,segment-page-sizes, assuming 4K pages only",
+            info.path
+        );
+        return;
+    }
+    pr_info!("Page sizes from device-tree:");
+    for l in &info.page_sizes.lines {
+        if l.penc == u32::MAX {
+            pr_err!(
+                "Invalid penc for base_shift={} shift={}",
+                l.base_shift,
+                l.shift
+            );
+        }
+        pr_info!("{l}");
+    }
+    for s in &info.page_sizes.skipped {
+        sparsek::pr_debug!("page size not used by this kernel: {s}");
+    }
+}
+
+/// Bolt the linear mapping of every memblock memory region (Linux's htab_initialize
+/// loop). Parts of a region that whole pages of the linear page size cannot cover are
+/// reserved so that nothing is ever allocated where no mapping exists.
+fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) {
+    let psize = mmu.choice.linear;
+    let step = psize.size();
+    let regions: Vec<(u64, u64)> = mb.memory().iter().map(|r| (r.base, r.end())).collect();
+    let total: u64 = regions
+        .iter()
+        .map(|&(b, e)| (e & !(step - 1)).saturating_sub(b.next_multiple_of(step)) / step)
+        .sum();
+    let stride = total.div_ceil(MAX_SAMPLES).max(1);
+    let opts = BoltOptions {
+        policy: mmu.policy,
+        text: kernel_text(),
+        rflags: PROT_KERNEL_RW,
+    };
+    let debug = mmu.debug;
+    let mut n = 0u64;
+    let mut samples = Vec::with_capacity((total / stride + 1) as usize);
+    let mut uncovered: Vec<(u64, u64)> = Vec::new();
+    for &(base, end) in &regions {
+        let first = base.next_multiple_of(step);
+        let last = end & !(step - 1);
+        if first >= last {
+            uncovered.push((base, end));
+            continue;
+        }
+        if first > base {
+            uncovered.push((base, first));
+        }
+        if last < end {
+            uncovered.push((last, end));
+        }
+        let mut keep = |b: &Bolted| {
+            if debug {
+                print_bolted(b);
+            }
+            if n.is_multiple_of(stride) || n + 1 == total {
+                samples.push(*b);
+            }
+            n += 1;
+        };
+        let res = bolt_mapping(
+            &mut PaprHpt,
+            &mmu.geo,
+            PAGE_OFFSET + base,
+            PAGE_OFFSET + end,
+            base,
+            psize,
+            mmu.choice.ssize,
+            &opts,
+            &mut keep,
+        );
+        if let Err(e) = res {
+            fatal_fmt(format_args!(
+                "hash-mmu: linear mapping of [mem {base:#018x}-{:#018x}] failed: {e} ({})",
+                end - 1,
+                e.code()
+            ));
+        }
+    }
+    for (b, e) in uncovered {
+        pr_warn!(
+            "[mem {b:#018x}-{:#018x}] is not covered by whole {} pages of the linear mapping: reserved",
+            e - 1,
+            psize.name()
+        );
+        mb.reserve(b, e - b, "htab_initialize")
+            .unwrap_or_else(|err| fatal_fmt(format_args!("hash-mmu: {err}")));
+    }
+    pr_info!(
+        "linear mapping: {n} bolted {} pages in {} segments ({} MiB)",
+        psize.name(),
+        mmu.choice.ssize.name(),
+        (n * step) >> 20
+    );
+    mmu.linear_pages = n;
+    mmu.samples = samples;
+}
+
+/// One self-check result.
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub diag: alloc::string::String,
+}
+
+/// The hash MMU's boot self-checks, run with translation on: translation really is on;
+/// writes through the linear mapping across all free memory (sampled) read back, with
+/// no two addresses aliasing; the bolted entries read back with H_READ are what was
+/// inserted.
+pub fn selftests(mb: &Memblock) -> Vec<Check> {
+    use alloc::format;
+    /// Words of free memory the linear-mapping check writes.
+    const LINEAR_SAMPLES: u64 = 16;
+    let mut out = Vec::new();
+    let msr = mfmsr();
+    out.push(Check {
+        name: "hash_translation_on",
+        ok: msr & 0x30 == 0x30,
+        diag: format!("MSR 0x{msr:016x}"),
+    });
+
+    // Sample free memory evenly, its last word included. Few samples: the first store
+    // to a guest page makes QEMU populate host memory (with transparent huge pages,
+    // milliseconds per 2 MiB on a nested host), so every sample has a real cost.
+    let free: Vec<(u64, u64)> = mb
+        .free_ranges(sparsek::mm::memblock::NUMA_NO_NODE)
+        .map(|r| (r.start.next_multiple_of(8), r.end & !7))
+        .filter(|&(s, e)| s < e)
+        .collect();
+    let total: u64 = free.iter().map(|&(s, e)| e - s).sum();
+    let mut addrs: Vec<u64> = Vec::new();
+    for k in 0..LINEAR_SAMPLES {
+        let mut off = (total as u128 * k as u128 / LINEAR_SAMPLES as u128) as u64 & !7;
+        for &(s, e) in &free {
+            if off < e - s {
+                addrs.push(s + off);
+                break;
+            }
+            off -= e - s;
+        }
+    }
+    if let Some(&(_, e)) = free.last() {
+        addrs.push(e - 8);
+    }
+    addrs.dedup();
+    let pattern = |pa: u64| pa ^ 0x5a5a_0000_c3c3_0000 ^ (pa << 17);
+    let word = |pa: u64| (PAGE_OFFSET + pa) as *mut u64;
+    let mut saved = Vec::with_capacity(addrs.len());
+    for &pa in &addrs {
+        // SAFETY: pa is an 8-byte aligned word of free memory (nothing owns it), mapped
+        // by the bolted linear mapping; its value is restored below.
+        unsafe {
+            saved.push(word(pa).read_volatile());
+            word(pa).write_volatile(pattern(pa));
+        }
+    }
+    // Read back through the mapping (after all writes: two EAs sharing a page would
+    // show) and in real mode at the physical address (the mapping's target).
+    let mut bad = None;
+    for (i, &pa) in addrs.iter().enumerate() {
+        // SAFETY: as above.
+        let got = unsafe { word(pa).read_volatile() };
+        // SAFETY: pa is RAM (free memory, see above); a real-mode load has no other
+        // effect.
+        let real = unsafe { super::regs::load_real_mode(pa) };
+        if (got != pattern(pa) || real != pattern(pa)) && bad.is_none() {
+            bad = Some((pa, got, real));
+        }
+        // SAFETY: as above; the word gets back what it held.
+        unsafe { word(pa).write_volatile(saved[i]) };
+    }
+    let top = mb.end_of_dram();
+    out.push(Check {
+        name: "hash_linear_map_rw",
+        ok: bad.is_none() && !addrs.is_empty(),
+        diag: match bad {
+            None => format!(
+                "{} words across [mem 0x0-{:#x}] written through the linear mapping, read back through it and in real mode",
+                addrs.len(),
+                top.saturating_sub(1)
+            ),
+            Some((pa, got, real)) => format!(
+                "pa {pa:#x}: wrote {:#018x}, read {got:#018x} through the mapping, {real:#018x} in real mode",
+                pattern(pa)
+            ),
+        },
+    });
+
+    let mut failure = None;
+    let mut checked = 0;
+    if let Some(mmu) = mmu() {
+        for b in &mmu.samples {
+            checked += 1;
+            match PaprHpt.h_read(b.ptex()) {
+                Ok(e)
+                    if e.v & !HPTE_V_HYPERVISOR_BITS == b.hpte.v & !HPTE_V_HYPERVISOR_BITS
+                        && e.r == b.hpte.r => {}
+                Ok(e) => {
+                    failure = Some(format!(
+                        "ptex {:#x} (ea {:#x}): read v={:#018x} r={:#018x}, inserted v={:#018x} r={:#018x}",
+                        b.ptex(),
+                        b.ea,
+                        e.v,
+                        e.r,
+                        b.hpte.v,
+                        b.hpte.r
+                    ));
+                    break;
+                }
+                Err(st) => {
+                    failure = Some(format!("H_READ of ptex {:#x}: {st}", b.ptex()));
+                    break;
+                }
+            }
+        }
+    }
+    out.push(Check {
+        name: "hash_bolted_read_back",
+        ok: failure.is_none() && checked > 0,
+        diag: failure.unwrap_or_else(|| {
+            format!(
+                "{checked} of {} bolted entries read back with H_READ",
+                mmu().map_or(0, |m| m.linear_pages)
+            )
+        }),
+    });
+    out
+}
