@@ -6,7 +6,9 @@
 //!
 //! - [`fdt`]: the FDT reader on a hostile blob, then what early boot does with the tree
 //!   (memory discovery, reservations, initrd, firmware claims, and memblock fed the way
-//!   `early_init_devtree` feeds it). Nothing may panic.
+//!   `early_init_devtree` feeds it), then the hash MMU's (the CPU node's page sizes, and
+//!   the linear mapping bolted into the model of the hypervisor's table, every reported
+//!   insert checked there). Nothing may panic.
 //! - [`memblock`]: random memblock operations checked against a model
 //!   ([`sparsek::mm::memblock::fuzzing::run`], which panics on a disagreement).
 //! - [`cmdline`]: the command-line splitter and the boot parameters on any text.
@@ -17,6 +19,9 @@ use std::hint::black_box;
 use sparsek::bootparam::{self, BootParams};
 use sparsek::cmdline;
 use sparsek::fdt::{Fdt, FdtError, Node};
+use sparsek::mm::hash::hpte::{HPTE_V_HYPERVISOR_BITS, PROT_KERNEL_RW};
+use sparsek::mm::hash::model::HptModel;
+use sparsek::mm::hash::{BoltOptions, CpuMmuInfo, HashGeometry, MmuChoice, bolt_mapping};
 use sparsek::mm::memblock::{Memblock, RegionFlags};
 use sparsek::printk::Level;
 use sparsek::prom::{memory, reserve};
@@ -24,6 +29,8 @@ use sparsek::prom::{memory, reserve};
 /// Nodes whose path is looked up again with `find_node` and `path_at` (both rescan the
 /// structure block, so doing it for every node of a large tree would be quadratic).
 const LOOKUPS: usize = 32;
+/// The kernel's linear mapping base.
+const PAGE_OFFSET: u64 = 0xc000_0000_0000_0000;
 /// Nodes the walk visits at most: a blob of a few KiB holds fewer, this only bounds time.
 const MAX_NODES: usize = 4096;
 /// Paths every tree is asked for: the ones boot code looks up, and near misses.
@@ -244,6 +251,85 @@ fn boot(fdt: &Fdt) {
     }
     black_box((mb.phys_mem_size(), mb.reserved_size(), mb.free_size()));
     mb.dump_all();
+    hash_mmu(fdt, &mb);
+}
+
+/// Largest hashed page table the fuzzer models (2^18 bytes: 16K entries); a larger one
+/// in the tree is modelled at this size (a smaller hash mask, the same logic).
+const MODEL_PFT_MAX: u32 = 18;
+/// Most linear-mapping pages bolted per input.
+const MODEL_PAGES_MAX: u64 = 4096;
+
+/// The hash MMU's way (`early_init_mmu`): the CPU node's page sizes, Linux's choice, and
+/// the linear mapping of memblock's memory bolted into the model of the hypervisor's
+/// table. Every insert the bolting reports must be in the table where it says.
+fn hash_mmu(fdt: &Fdt, mb: &Memblock) {
+    let info = match CpuMmuInfo::from_fdt(fdt) {
+        Ok(info) => info,
+        Err(e) => {
+            black_box(e.to_string());
+            return;
+        }
+    };
+    for l in &info.page_sizes.lines {
+        black_box(l.to_string());
+    }
+    for one_tb_off in [false, true] {
+        let choice = MmuChoice::choose(&info, mb.phys_mem_size(), one_tb_off);
+        let mut line = String::new();
+        let _ = choice.write_page_orders(&mut line);
+        black_box(line);
+    }
+    let pft_size = info.pft_size.min(MODEL_PFT_MAX);
+    let choice = MmuChoice::choose(&info, mb.phys_mem_size(), false);
+    let geo = HashGeometry {
+        sizes: info.page_sizes.clone(),
+        hash_mask: (1 << (pft_size - 7)) - 1,
+    };
+    let ram: Vec<(u64, u64)> = mb.memory().iter().map(|r| (r.base, r.end())).collect();
+    let mut model = HptModel::new(pft_size, &info.page_sizes.segments, &ram);
+    let opts = BoltOptions {
+        rflags: PROT_KERNEL_RW,
+        ..BoltOptions::default()
+    };
+    let step = choice.linear.size();
+    let mut budget = MODEL_PAGES_MAX;
+    for &(base, end) in &ram {
+        let pages = (end / step).saturating_sub(base.div_ceil(step));
+        if pages > budget {
+            break;
+        }
+        budget -= pages;
+        let mut bolted = Vec::new();
+        let res = bolt_mapping(
+            &mut model,
+            &geo,
+            PAGE_OFFSET + base,
+            PAGE_OFFSET + end,
+            base,
+            choice.linear,
+            choice.ssize,
+            &opts,
+            &mut |b| bolted.push(*b),
+        );
+        for b in &bolted {
+            let e = model
+                .entry(b.ptex())
+                .expect("a reported slot is inside the table");
+            assert_eq!(
+                e.v & !HPTE_V_HYPERVISOR_BITS,
+                b.hpte.v & !HPTE_V_HYPERVISOR_BITS,
+                "{b}: V differs in the table"
+            );
+            assert_eq!(e.r, b.hpte.r, "{b}: R differs in the table");
+        }
+        match res {
+            Ok(n) => assert_eq!(n as usize, bolted.len(), "count differs from the inserts"),
+            Err(e) => {
+                black_box((e.code(), e.to_string()));
+            }
+        }
+    }
 }
 
 /// memblock against its model: panics on the first disagreement, naming the operation.
