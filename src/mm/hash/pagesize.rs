@@ -442,9 +442,9 @@ pub const VMEMMAP_16M_MIN_RAM: u64 = 1 << 30;
 
 impl MmuChoice {
     /// Choose as Linux does: 64K base pages; the linear mapping with 16M pages when 16M
-    /// is a base size, else 64K (else 4K); the vmemmap with 16M pages when offered and
-    /// there is at least 1 GiB of RAM, else 64K (else 4K); 1T segments when the CPU has
-    /// them, unless `disable_1tb_segments`.
+    /// is a base size, else 1M when that is (QEMU never offers it), else 64K (else 4K);
+    /// the vmemmap with 16M pages when offered and there is at least 1 GiB of RAM, else
+    /// 64K (else 4K); 1T segments when the CPU has them, unless `disable_1tb_segments`.
     pub fn choose(info: &CpuMmuInfo, ram: u64, disable_1tb_segments: bool) -> MmuChoice {
         let ps = &info.page_sizes;
         let small = if ps.has_base(Psize::P64K) {
@@ -454,6 +454,8 @@ impl MmuChoice {
         };
         let linear = if ps.has_base(Psize::P16M) {
             Psize::P16M
+        } else if ps.has_base(Psize::P1M) {
+            Psize::P1M
         } else {
             small
         };

@@ -89,7 +89,8 @@ impl HStatus {
             -12 => HStatus::Dropped,
             -16 => HStatus::Resource,
             -61..=-54 => HStatus::Pn((-53 - code) as u8),
-            -64 => HStatus::Unsupported,
+            // Linux's hvcall.h: -64 is H_TOO_BIG, H_UNSUPPORTED is -67.
+            -67 => HStatus::Unsupported,
             -68 => HStatus::Overlap,
             -511..=-256 => HStatus::UnsupportedFlag(code),
             _ => HStatus::Other(code),
@@ -124,7 +125,7 @@ impl HStatus {
             HStatus::Dropped => -12,
             HStatus::Resource => -16,
             HStatus::Pn(n) => -53 - n as i64,
-            HStatus::Unsupported => -64,
+            HStatus::Unsupported => -67,
             HStatus::Overlap => -68,
             HStatus::UnsupportedFlag(c) | HStatus::Other(c) => c,
         }
