@@ -50,7 +50,7 @@ pub enum HStatus {
     Permission,
     Dropped,
     Resource,
-    /// H_P1 .. H_P8: parameter N was bad.
+    /// H_P1 .. H_P9: parameter N was bad.
     Pn(u8),
     Unsupported,
     Overlap,
@@ -88,7 +88,7 @@ impl HStatus {
             -11 => HStatus::Permission,
             -12 => HStatus::Dropped,
             -16 => HStatus::Resource,
-            -61..=-54 => HStatus::Pn((-53 - code) as u8),
+            -62..=-54 => HStatus::Pn((-53 - code) as u8),
             // Linux's hvcall.h: -64 is H_TOO_BIG, H_UNSUPPORTED is -67.
             -67 => HStatus::Unsupported,
             -68 => HStatus::Overlap,

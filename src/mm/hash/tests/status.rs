@@ -65,7 +65,7 @@ fn names_and_display() {
     assert_eq!(HStatus::from_code(-64).to_string(), "H_UNKNOWN (-64)");
     // Codes PAPR leaves unnamed here.
     for code in [
-        6, 13, 19, -13, -15, -17, -46, -53, -62, -63, -69, -255, -512,
+        6, 13, 19, -13, -15, -17, -46, -53, -63, -69, -255, -512,
     ] {
         let s = HStatus::from_code(code);
         assert_eq!(s, HStatus::Other(code), "{code}");
@@ -76,8 +76,8 @@ fn names_and_display() {
 
 #[test]
 fn parameter_n_statuses() {
-    // PAPR: H_P1 = -54 .. H_P8 = -61.
-    for n in 1..=8u8 {
+    // PAPR: H_P1 = -54 .. H_P9 = -62.
+    for n in 1..=9u8 {
         let code = -53 - n as i64;
         let s = HStatus::from_code(code);
         assert_eq!(s, HStatus::Pn(n));
@@ -88,6 +88,7 @@ fn parameter_n_statuses() {
     assert_eq!(HStatus::from_code(-55).to_string(), "H_P2 (-55)");
     assert_eq!(HStatus::from_code(-54), HStatus::Pn(1));
     assert_eq!(HStatus::from_code(-61), HStatus::Pn(8));
+    assert_eq!(HStatus::from_code(-62), HStatus::Pn(9));
 }
 
 #[test]
