@@ -64,9 +64,7 @@ fn names_and_display() {
     assert_eq!(HStatus::Parameter.to_string(), "H_PARAMETER (-4)");
     assert_eq!(HStatus::from_code(-64).to_string(), "H_UNKNOWN (-64)");
     // Codes PAPR leaves unnamed here.
-    for code in [
-        6, 13, 19, -13, -15, -17, -46, -53, -63, -69, -255, -512,
-    ] {
+    for code in [6, 13, 19, -13, -15, -17, -46, -53, -63, -69, -255, -512] {
         let s = HStatus::from_code(code);
         assert_eq!(s, HStatus::Other(code), "{code}");
         assert_eq!(s.name(), "H_UNKNOWN");
