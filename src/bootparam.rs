@@ -9,6 +9,7 @@
 //! | `selftest.poweroff_at_entry` | power off as soon as the command line and the RTAS token are known (benchmark floor) |
 //! | `selftest.panic` | panic once the kernel is up (tests the failure path) |
 //! | `selftest.fault=program` | execute an illegal instruction (tests the exception path) |
+//! | `selftest.fault=segment` | with translation on, read a user address (`0x1000`): no kernel segment covers it, so the data segment interrupt's register dump |
 //! | `selftest.fault=dsi` | with translation on, read an unmapped kernel address (`0xd000000000000000`): the data storage interrupt's register dump |
 //! | `hash_debug` | one `hash-mmu: bolt ...` line per bolted hash page table entry |
 //! | `disable_1tb_segments` | use 256M segments even when the CPU has 1T segments (Linux's parameter) |
@@ -28,12 +29,16 @@ pub enum SelftestFault {
     /// A load from an unmapped kernel address with translation on: the data storage
     /// interrupt (vector 0x300), after the segment is loaded on demand.
     Dsi,
+    /// A load from a user address with translation on: the data segment interrupt
+    /// (vector 0x380), which no kernel segment can satisfy.
+    Segment,
 }
 
 impl SelftestFault {
     pub const NAMES: &'static [(&'static str, SelftestFault)] = &[
         ("program", SelftestFault::Program),
         ("dsi", SelftestFault::Dsi),
+        ("segment", SelftestFault::Segment),
     ];
 
     pub fn from_name(s: &str) -> Option<Self> {
@@ -164,7 +169,7 @@ impl<'a> BootParams<'a> {
         } else if name_eq(name, "selftest.fault") {
             match param.value.and_then(SelftestFault::from_name) {
                 Some(f) => self.selftest_fault = Some(f),
-                None => self.error(param, "expects one of: program, dsi"),
+                None => self.error(param, "expects one of: program, dsi, segment"),
             }
         } else if name_eq(name, "memblock") {
             match param.value {
@@ -280,6 +285,8 @@ mod tests {
         let p = BootParams::parse("hash_bolt=secondary hash_bolt=primary selftest.fault=dsi");
         assert!(!p.hash_bolt_secondary && !p.hash_debug && !p.disable_1tb_segments);
         assert_eq!(p.selftest_fault, Some(SelftestFault::Dsi));
+        let p = BootParams::parse("selftest.fault=segment");
+        assert_eq!(p.selftest_fault, Some(SelftestFault::Segment));
         let p = BootParams::parse("hash_bolt=both hash_debug=1 disable_1tb_segments=0 hash_bolt");
         let errs: Vec<_> = p.errors().map(|e| (e.name, e.value)).collect();
         assert_eq!(

@@ -169,6 +169,31 @@ fn run(c: &Config) {
         c.memory >> 20
     );
     check!(name, msgs.contains(&summary.as_str()), "no '{summary}'");
+    // With 256M segments, memory beyond the first segment is reached through segments
+    // loaded on demand (the self-check writes across all of it); with 1T, never.
+    let loads: u64 = msgs
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("hash-mmu: H_ENTER ")?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no hash-mmu statistics (log: {})", log_path(name).display()));
+    if c.one_tb {
+        check!(
+            name,
+            loads == 0,
+            "{loads} segments loaded on demand with 1T segments"
+        );
+    } else {
+        check!(
+            name,
+            c.memory <= 256 * M || loads > 0,
+            "no segment loaded on demand"
+        );
+    }
 
     if c.hash_debug {
         check_bolt_lines(name, c, &info, &msgs, pages);
@@ -435,4 +460,19 @@ fn selftest_fault_dsi_dumps_the_address() {
         !has(&o, "Unexpected exception: vector 0x380"),
         "the segment miss was not handled"
     );
+}
+
+#[test]
+fn selftest_fault_segment_dumps_the_user_address() {
+    let name = "hash_selftest_segment";
+    let o = boot(name, qemu_harness::testing::vof("selftest.fault=segment"));
+    expect_failure(name, &o, "Fatal exception");
+    for want in [
+        "selftest: reading user address 0000000000001000 with translation on",
+        "BUG: Unable to handle kernel data access at 0x0000000000001000 (no kernel segment)",
+        "Unexpected exception: vector 0x380 (Data Segment)",
+        "DAR:  0000000000001000  DSISR: ",
+    ] {
+        check!(name, has(&o, want), "no '{want}'");
+    }
 }

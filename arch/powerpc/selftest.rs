@@ -9,6 +9,22 @@ unsafe extern "C" {
     fn __selftest_illegal();
 }
 
+/// An address no kernel segment covers (region 0, the user's).
+const USER_ADDRESS: u64 = 0x1000;
+
+/// Load from `ea` with translation on; the interrupt's handler does not return.
+fn read_unmapped(ea: u64, what: &str) {
+    if super::regs::mfmsr() & 0x10 == 0 {
+        super::entry::fatal("selftest: this fault needs translation on");
+    }
+    pr_emerg!("reading {what} {ea:016x} with translation on");
+    // SAFETY: nothing is mapped at `ea` (the vmalloc region is empty; no segment covers
+    // a user address): the load raises a data storage or data segment interrupt whose
+    // handler does not return, so no value is ever produced.
+    let v = unsafe { core::ptr::read_volatile(ea as *const u64) };
+    pr_emerg!("read {v:#x} from {what} {ea:016x}");
+}
+
 /// Provoke the fault; never returns normally (the exception path ends the kernel).
 pub fn provoke(fault: SelftestFault) -> ! {
     match fault {
@@ -21,16 +37,9 @@ pub fn provoke(fault: SelftestFault) -> ! {
         }
         SelftestFault::Dsi => {
             let ea = super::hash::VMALLOC_BASE;
-            if super::regs::mfmsr() & 0x10 == 0 {
-                super::entry::fatal("selftest: fault=dsi needs translation on");
-            }
-            pr_emerg!("reading unmapped kernel address {ea:016x} with translation on");
-            // SAFETY: nothing is mapped in the vmalloc region: the load raises a data
-            // storage interrupt (after its segment is loaded on demand), whose handler
-            // does not return. The read value is never produced.
-            let v = unsafe { core::ptr::read_volatile(ea as *const u64) };
-            pr_emerg!("read {v:#x} from an unmapped address");
+            read_unmapped(ea, "unmapped kernel address");
         }
+        SelftestFault::Segment => read_unmapped(USER_ADDRESS, "user address"),
     }
     super::entry::fatal("selftest: the fault did not trap")
 }
