@@ -9,6 +9,7 @@
 //! | `selftest.poweroff_at_entry` | power off as soon as the command line and the RTAS token are known (benchmark floor) |
 //! | `selftest.panic` | panic once the kernel is up (tests the failure path) |
 //! | `selftest.fault=program` | execute an illegal instruction (tests the exception path) |
+//! | `selftest.fault=isi` | with translation on, call the unmapped kernel address `0xd000000000000000`: the instruction segment interrupt loads its segment, then the instruction storage interrupt's register dump |
 //! | `selftest.fault=segment` | with translation on, read a user address (`0x1000`): no kernel segment covers it, so the data segment interrupt's register dump |
 //! | `selftest.fault=dsi` | with translation on, read an unmapped kernel address (`0xd000000000000000`): the data storage interrupt's register dump |
 //! | `hash_debug` | one `hash-mmu: bolt ...` line per bolted hash page table entry |
@@ -32,6 +33,9 @@ pub enum SelftestFault {
     /// A load from a user address with translation on: the data segment interrupt
     /// (vector 0x380), which no kernel segment can satisfy.
     Segment,
+    /// A call to an unmapped kernel address with translation on: the instruction
+    /// segment interrupt (0x480, handled), then the instruction storage interrupt (0x400).
+    Isi,
 }
 
 impl SelftestFault {
@@ -39,6 +43,7 @@ impl SelftestFault {
         ("program", SelftestFault::Program),
         ("dsi", SelftestFault::Dsi),
         ("segment", SelftestFault::Segment),
+        ("isi", SelftestFault::Isi),
     ];
 
     pub fn from_name(s: &str) -> Option<Self> {
@@ -169,7 +174,7 @@ impl<'a> BootParams<'a> {
         } else if name_eq(name, "selftest.fault") {
             match param.value.and_then(SelftestFault::from_name) {
                 Some(f) => self.selftest_fault = Some(f),
-                None => self.error(param, "expects one of: program, dsi, segment"),
+                None => self.error(param, "expects one of: program, dsi, segment, isi"),
             }
         } else if name_eq(name, "memblock") {
             match param.value {
@@ -287,6 +292,14 @@ mod tests {
         assert_eq!(p.selftest_fault, Some(SelftestFault::Dsi));
         let p = BootParams::parse("selftest.fault=segment");
         assert_eq!(p.selftest_fault, Some(SelftestFault::Segment));
+        let p = BootParams::parse("selftest.fault=isi");
+        assert_eq!(p.selftest_fault, Some(SelftestFault::Isi));
+        // The error message names every fault.
+        let p = BootParams::parse("selftest.fault=x");
+        let reason = p.errors().next().unwrap().reason;
+        for (name, _) in SelftestFault::NAMES {
+            assert!(reason.contains(name), "{reason} lacks {name}");
+        }
         let p = BootParams::parse("hash_bolt=both hash_debug=1 disable_1tb_segments=0 hash_bolt");
         let errs: Vec<_> = p.errors().map(|e| (e.name, e.value)).collect();
         assert_eq!(

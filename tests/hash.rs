@@ -122,8 +122,12 @@ fn parse_bolt(line: &str) -> Option<BoltLine> {
 }
 
 fn run(c: &Config) {
+    run_machine(c, c.machine());
+}
+
+/// [`run`] on a machine derived from `c` (same CPU, memory, caps and command line).
+fn run_machine(c: &Config, m: Machine) {
     let name = c.name.as_str();
-    let m = c.machine();
     let info = cpu_info(name, &m);
     let o = boot(name, m);
     expect_success(name, &o);
@@ -431,4 +435,57 @@ fn selftest_fault_segment_dumps_the_user_address() {
     ] {
         check!(name, has(&o, want), "no '{want}'");
     }
+}
+
+#[test]
+fn selftest_fault_isi_loads_the_segment_then_dumps() {
+    let name = "hash_selftest_isi";
+    let o = boot(name, qemu_harness::testing::vof("selftest.fault=isi"));
+    expect_failure(name, &o, "Fatal exception");
+    for want in [
+        "selftest: calling unmapped kernel address d000000000000000 with translation on",
+        "BUG: Unable to handle kernel instruction fetch at 0xd000000000000000",
+        "Unexpected exception: vector 0x400 (Instruction Storage)",
+        "SRR0: d000000000000000  SRR1: ",
+    ] {
+        check!(name, has(&o, want), "no '{want}'");
+    }
+    // The instruction segment interrupt before it was handled, not dumped.
+    check!(
+        name,
+        !has(&o, "Unexpected exception: vector 0x480"),
+        "the instruction segment miss was not handled"
+    );
+}
+
+#[test]
+fn selftest_fault_dsi_with_256m_segments_and_64k_pages() {
+    let name = "hash_selftest_dsi_256m_64k";
+    let mut m = qemu_harness::testing::vof("selftest.fault=dsi disable_1tb_segments");
+    m.hpt_16m = false;
+    let o = boot(name, m);
+    expect_failure(name, &o, "Fatal exception");
+    for want in [
+        "BUG: Unable to handle kernel data access on read at 0xd000000000000000",
+        "DAR:  d000000000000000  DSISR: 40000000",
+    ] {
+        check!(name, has(&o, want), "no '{want}'");
+    }
+}
+
+#[test]
+fn numa_two_nodes_bolted_across_both() {
+    let mut m = Config {
+        name: "hash_power9_numa2".into(),
+        firmware: Firmware::Vof,
+        cpu: "power9",
+        memory: 2 * G,
+        hpt_16m: true,
+        one_tb: false,
+        hash_debug: true,
+    };
+    let mut machine = m.machine();
+    machine.numa = vec![G, G];
+    m.name = "hash_power9_numa2".into();
+    run_machine(&m, machine);
 }

@@ -15,7 +15,7 @@
 //! (vector name and number, SRR0, SRR1, DAR, DSISR, LR, r1, GPRs, a backtrace) and the
 //! kernel ends with the failure status. An exception while handling one stops at once.
 
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use sparsek::{pr_emerg, printk};
 
@@ -354,6 +354,10 @@ fn report_access(f: &TrapFrame) {
 }
 
 static DEPTH: AtomicUsize = AtomicUsize::new(0);
+/// The segment interrupt being handled (vector, 0 when none), its EA and NIP.
+static SEGMENT_MISS_TRAP: AtomicU64 = AtomicU64::new(0);
+static SEGMENT_MISS_EA: AtomicU64 = AtomicU64::new(0);
+static SEGMENT_MISS_NIP: AtomicU64 = AtomicU64::new(0);
 
 /// Called by exception_common for every interrupt, in real mode on the exception stack.
 #[unsafe(no_mangle)]
@@ -366,10 +370,17 @@ extern "C" fn __sparsek_exception(frame: &mut TrapFrame) {
         0x480 => Some(frame.nip),
         _ => None,
     };
-    if let Some(ea) = segment_ea
-        && super::slb::handle_miss(ea)
-    {
-        return;
+    if let Some(ea) = segment_ea {
+        // Recorded while the handler runs: should it fault, the dump says what it was
+        // doing.
+        SEGMENT_MISS_EA.store(ea, Ordering::Relaxed);
+        SEGMENT_MISS_NIP.store(frame.nip, Ordering::Relaxed);
+        SEGMENT_MISS_TRAP.store(frame.trap, Ordering::Release);
+        let handled = super::slb::handle_miss(ea);
+        SEGMENT_MISS_TRAP.store(0, Ordering::Release);
+        if handled {
+            return;
+        }
     }
     let depth = DEPTH.fetch_add(1, Ordering::AcqRel);
     if depth > 0 {
@@ -379,6 +390,14 @@ extern "C" fn __sparsek_exception(frame: &mut TrapFrame) {
     // SAFETY: this CPU is the only one, and it was interrupted; a printk it interrupted
     // will not resume, because every path from here ends the kernel.
     unsafe { printk::emergency_unlock() };
+    let during = SEGMENT_MISS_TRAP.load(Ordering::Acquire);
+    if during != 0 {
+        pr_emerg!(
+            "while loading the segment of ea 0x{:016x} (vector 0x{during:x} at 0x{:016x}):",
+            SEGMENT_MISS_EA.load(Ordering::Relaxed),
+            SEGMENT_MISS_NIP.load(Ordering::Relaxed)
+        );
+    }
     report_access(frame);
     show_regs(frame);
     super::entry::fatal("Fatal exception");

@@ -20,8 +20,9 @@ use sparsek::{pr_err, pr_info, pr_warn};
 
 use super::hcall::hcall;
 use super::regs::mfmsr;
-use super::slb::{self, Region, SlbConfig};
+use super::slb;
 use super::{PAGE_OFFSET, fatal_fmt};
+use sparsek::mm::hash::slb::{SlbConfig, SlbRegion};
 
 const PR_PREFIX: &str = "hash-mmu: ";
 
@@ -40,24 +41,35 @@ static ENTERS: AtomicU64 = AtomicU64::new(0);
 static REMOVES: AtomicU64 = AtomicU64::new(0);
 static READS: AtomicU64 = AtomicU64::new(0);
 
-/// The hypervisor's hashed page table, through PAPR hypercalls.
-pub struct PaprHpt;
+/// The hypervisor's hashed page table, through PAPR hypercalls. Whoever holds one can
+/// change the kernel's translations, so making one is `unsafe`.
+pub struct PaprHpt {
+    _private: (),
+}
+
+impl PaprHpt {
+    /// # Safety
+    /// Every entry entered through it must map a kernel EA to memory the kernel owns
+    /// for that purpose (the linear mapping's own physical address, or memory allocated
+    /// for a mapping), and nothing may remove an entry whose addresses are still in use.
+    pub unsafe fn new() -> Self {
+        PaprHpt { _private: () }
+    }
+}
 
 impl HashPageTable for PaprHpt {
     fn h_enter(&mut self, flags: u64, ptex: u64, hpte: Hpte) -> Result<u64, HStatus> {
         ENTERS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: H_ENTER only adds a translation. Every entry this kernel makes maps a
-        // kernel EA to the physical address the kernel already uses for it in real mode
-        // (linear map) or to memory allocated for the purpose (vmemmap); the hypervisor
-        // validates the rest.
+        // SAFETY: H_ENTER only adds a translation, one that maps what the creator of
+        // this PaprHpt vouched for (PaprHpt::new); the hypervisor validates the rest.
         let (st, r) = unsafe { hcall(H_ENTER, [flags, ptex, hpte.v, hpte.r, 0, 0, 0, 0, 0]) };
         st.ok().map(|()| r[0])
     }
 
     fn h_remove(&mut self, flags: u64, ptex: u64, avpn: u64) -> Result<Hpte, HStatus> {
         REMOVES.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: removing a translation the kernel made; the caller no longer uses the
-        // addresses it mapped (the hypervisor flushes the TLB).
+        // SAFETY: removing a translation whose addresses are no longer in use, as the
+        // creator of this PaprHpt vouched (the hypervisor flushes the TLB).
         let (st, r) = unsafe { hcall(H_REMOVE, [flags, ptex, avpn, 0, 0, 0, 0, 0, 0]) };
         st.ok().map(|()| Hpte { v: r[0], r: r[1] })
     }
@@ -166,31 +178,46 @@ pub fn early_init_mmu(fdt: &Fdt, mb: &mut Memblock, params: MmuParams) -> &'stat
 
     bolt_linear_mapping(&mut mmu, mb);
 
+    // Everything the kernel touches right after the switch must be mapped; otherwise
+    // the first access would fault far from the cause.
+    let (kstart, kend) = super::kernel_image();
+    let covered = mb.memory().iter().any(|r| {
+        let step = mmu.choice.linear.size();
+        r.base.next_multiple_of(step) <= kstart && kend <= (r.end() & !(step - 1))
+    });
+    if !covered {
+        fatal_fmt(format_args!(
+            "hash-mmu: the kernel image [mem {kstart:#018x}-{:#018x}] is not inside the linear mapping",
+            kend - 1
+        ));
+    }
+
     pr_info!("Initializing hash mmu with SLB");
     let sllp = |p: Psize| mmu.geo.sizes.def(p).sllp;
     let cfg = SlbConfig {
         ssize: choice.ssize,
         regions: [
-            Region {
+            SlbRegion {
                 sllp: sllp(choice.linear),
                 limit: LINEAR_LIMIT,
             },
-            Region {
+            SlbRegion {
                 sllp: sllp(choice.virtual_),
                 limit: CONTEXT_LIMIT,
             },
-            Region {
+            SlbRegion {
                 sllp: sllp(choice.io),
                 limit: CONTEXT_LIMIT,
             },
-            Region {
+            SlbRegion {
                 sllp: sllp(choice.vmemmap),
                 limit: VMEMMAP_LIMIT,
             },
         ],
         slb_size: mmu.info.slb_size,
     };
-    slb::init(cfg, &[PAGE_OFFSET, VMEMMAP_BASE])
+    // SAFETY: translation is still off.
+    unsafe { slb::init(cfg, &[PAGE_OFFSET, VMEMMAP_BASE]) }
         .unwrap_or_else(|e| fatal_fmt(format_args!("hash-mmu: SLB: {e}")));
     // SAFETY: the linear mapping of all memory is bolted (the kernel image, its stacks
     // and heap included, kernel text executable) and the SLB holds its first segment;
@@ -218,7 +245,7 @@ fn report_page_sizes(info: &CpuMmuInfo) {
     }
     pr_info!("Page sizes from device-tree:");
     for l in &info.page_sizes.lines {
-        if l.penc == u32::MAX {
+        if l.penc > sparsek::mm::hash::pagesize::PENC_MAX {
             pr_err!(
                 "Invalid penc for base_shift={} shift={}",
                 l.base_shift,
@@ -275,8 +302,10 @@ fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) {
             }
             n += 1;
         };
+        // SAFETY: the linear mapping: each kernel EA to its own physical address.
+        let mut hv = unsafe { PaprHpt::new() };
         let res = bolt_mapping(
-            &mut PaprHpt,
+            &mut hv,
             &mmu.geo,
             PAGE_OFFSET + base,
             PAGE_OFFSET + end,
@@ -408,7 +437,8 @@ pub fn selftests(mb: &Memblock) -> Vec<Check> {
     if let Some(mmu) = mmu() {
         for b in &mmu.samples {
             checked += 1;
-            match PaprHpt.h_read(b.ptex()) {
+            // SAFETY: H_READ only; nothing is entered or removed.
+            match unsafe { PaprHpt::new() }.h_read(b.ptex()) {
                 Ok(e)
                     if e.v & !HPTE_V_HYPERVISOR_BITS == b.hpte.v & !HPTE_V_HYPERVISOR_BITS
                         && e.r == b.hpte.r => {}

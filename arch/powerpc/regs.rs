@@ -87,18 +87,22 @@ pub fn mfmsr() -> u64 {
 }
 
 /// Load a doubleword at physical address `pa` with data translation off (instruction
-/// translation, if on, stays on: this code is mapped).
+/// translation, if on, stays on: this code is mapped). External interrupts are masked
+/// for the duration.
 ///
 /// # Safety
-/// `pa` must be 8-byte aligned RAM.
+/// `pa` must be 8-byte aligned RAM that real mode reaches: all of RAM under QEMU's
+/// pseries (its virtual hypervisor does not bound real mode); on PowerVM or KVM-HV only
+/// the real-mode area.
 pub unsafe fn load_real_mode(pa: u64) -> u64 {
     let v: u64;
-    // SAFETY: MSR[DR] is cleared around one load and restored; with interrupts off
-    // nothing else runs in between. The caller vouches for the address.
+    // SAFETY: MSR[DR] and MSR[EE] are cleared around one load and restored, so nothing
+    // runs in between. The caller vouches for the address.
     unsafe {
         core::arch::asm!(
             "mfmsr {saved}",
             "li {tmp}, 0x10",
+            "ori {tmp}, {tmp}, 0x8000",
             "andc {tmp}, {saved}, {tmp}",
             "mtmsrd {tmp}",
             "isync",

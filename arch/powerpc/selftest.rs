@@ -40,6 +40,18 @@ pub fn provoke(fault: SelftestFault) -> ! {
             read_unmapped(ea, "unmapped kernel address");
         }
         SelftestFault::Segment => read_unmapped(USER_ADDRESS, "user address"),
+        SelftestFault::Isi => {
+            let ea = super::hash::VMALLOC_BASE;
+            if super::regs::mfmsr() & 0x20 == 0 {
+                super::entry::fatal("selftest: this fault needs translation on");
+            }
+            pr_emerg!("calling unmapped kernel address {ea:016x} with translation on");
+            // SAFETY: nothing is mapped in the vmalloc region: fetching the first
+            // instruction raises an instruction storage interrupt (after the segment is
+            // loaded on demand) whose handler does not return, so nothing runs there.
+            let f: extern "C" fn() = unsafe { core::mem::transmute(ea as usize) };
+            f();
+        }
     }
     super::entry::fatal("selftest: the fault did not trap")
 }

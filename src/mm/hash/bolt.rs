@@ -101,13 +101,23 @@ pub enum BoltError {
     BadAddress { ea: u64 },
     /// The page size cannot be used in this segment size's base pages.
     PageSizeNotOffered { psize: Psize },
-    /// The insert of the page at `ea` failed.
+    /// `ea_start` and `pa` are at different offsets within a page: no page could map
+    /// one to the other.
+    Misaligned { ea: u64, pa: u64 },
+    /// The physical range does not fit the HPTE's real page number (2^60 bytes).
+    BadPhysical { pa: u64, len: u64 },
+    /// The insert of the page at `ea` failed: into the primary group `hpteg`, and with
+    /// the fallback also into the `secondary` group.
     Insert {
         ea: u64,
         hpteg: u64,
+        secondary: Option<u64>,
         error: InsertError,
     },
 }
+
+/// Physical addresses an HPTE can hold (its RPN field ends at bit 59).
+pub const PHYS_LIMIT: u64 = 1 << 60;
 
 impl BoltError {
     /// The value Linux's `htab_bolt_mapping` returns: -1 for a bad address or a full
@@ -115,7 +125,9 @@ impl BoltError {
     pub const fn code(self) -> i32 {
         match self {
             BoltError::BadAddress { .. } => -1,
-            BoltError::PageSizeNotOffered { .. } => -2,
+            BoltError::PageSizeNotOffered { .. }
+            | BoltError::Misaligned { .. }
+            | BoltError::BadPhysical { .. } => -2,
             BoltError::Insert { error, .. } => error.code(),
         }
     }
@@ -132,22 +144,35 @@ impl fmt::Display for BoltError {
                     psize.name()
                 )
             }
-            BoltError::Insert {
-                ea,
-                hpteg,
-                error: InsertError::GroupFull,
-            } => write!(
+            BoltError::Misaligned { ea, pa } => write!(
                 f,
-                "ea 0x{ea:016x}: hash group 0x{hpteg:x} is full (H_PTEG_FULL)"
+                "ea 0x{ea:016x} and pa 0x{pa:016x} are at different offsets within a page"
+            ),
+            BoltError::BadPhysical { pa, len } => write!(
+                f,
+                "pa 0x{pa:016x} + 0x{len:x} is beyond what an HPTE can map (2^60)"
             ),
             BoltError::Insert {
                 ea,
                 hpteg,
-                error: InsertError::Hypervisor(st),
-            } => write!(
-                f,
-                "ea 0x{ea:016x}: H_ENTER into group 0x{hpteg:x} failed: {st}"
-            ),
+                secondary,
+                error,
+            } => {
+                write!(f, "ea 0x{ea:016x}: ")?;
+                let groups = match secondary {
+                    Some(s) => alloc::format!("groups 0x{hpteg:x} and 0x{s:x}"),
+                    None => alloc::format!("group 0x{hpteg:x}"),
+                };
+                match error {
+                    InsertError::GroupFull => {
+                        let verb = if secondary.is_some() { "are" } else { "is" };
+                        write!(f, "hash {groups} {verb} full (H_PTEG_FULL)")
+                    }
+                    InsertError::Hypervisor(st) => {
+                        write!(f, "H_ENTER into {groups} failed: {st}")
+                    }
+                }
+            }
         }
     }
 }
@@ -206,18 +231,26 @@ pub fn bolt_mapping<H: HashPageTable + ?Sized>(
     opts: &BoltOptions,
     each: &mut dyn FnMut(&Bolted),
 ) -> Result<u64, BoltError> {
-    if !geo.sizes.has_base(psize) || geo.sizes.penc(psize, psize).is_none() {
+    if !geo.sizes.usable(psize) {
         return Err(BoltError::PageSizeNotOffered { psize });
     }
     let shift = psize.shift();
     let step = psize.size();
+    if (ea_start ^ pa) & (step - 1) != 0 {
+        return Err(BoltError::Misaligned { ea: ea_start, pa });
+    }
     let end = ea_end & !(step - 1);
-    let (Some(mut ea), Some(mut pa)) = (
-        ea_start.checked_next_multiple_of(step),
-        pa.checked_next_multiple_of(step),
-    ) else {
+    let Some(mut ea) = ea_start.checked_next_multiple_of(step) else {
         return Err(BoltError::BadAddress { ea: ea_start });
     };
+    let len = end.saturating_sub(ea);
+    // pa has ea's offset within a page (checked above): it rounds up with ea.
+    let Some(mut pa) = pa.checked_add(ea - ea_start) else {
+        return Err(BoltError::BadPhysical { pa, len });
+    };
+    if pa.checked_add(len).is_none_or(|e| e > PHYS_LIMIT) {
+        return Err(BoltError::BadPhysical { pa, len });
+    }
     let mut count = 0;
     while ea < end {
         let vsid = kernel_vsid(ea, ssize).ok_or(BoltError::BadAddress { ea })?;
@@ -240,8 +273,10 @@ pub fn bolt_mapping<H: HashPageTable + ?Sized>(
             ssize,
         )
         .map(|(slot, hpte)| (primary, slot, false, hpte));
+        let mut tried_secondary = None;
         if result == Err(InsertError::GroupFull) && opts.policy == GroupPolicy::SecondaryFallback {
             let secondary = hpteg(hash, geo.hash_mask, true);
+            tried_secondary = Some(secondary);
             result = hpte_insert(
                 hv,
                 geo,
@@ -258,6 +293,7 @@ pub fn bolt_mapping<H: HashPageTable + ?Sized>(
         let (group, slot, secondary, hpte) = result.map_err(|error| BoltError::Insert {
             ea,
             hpteg: primary,
+            secondary: tried_secondary,
             error,
         })?;
         each(&Bolted {

@@ -17,6 +17,7 @@
 //! * [`hpte`]: VSIDs, hash, HPTE and SLB encodings;
 //! * [`bolt`]: `bolt_mapping` with Linux's semantics (primary group, -1 / -2);
 //! * [`papr`]: hypercall statuses and the [`HashPageTable`] trait;
+//! * [`slb`]: the SLB's bolted entries and on-demand slots;
 //! * [`model`]: the host model of the hypervisor's table.
 
 pub mod bolt;
@@ -24,6 +25,7 @@ pub mod hpte;
 pub mod model;
 pub mod pagesize;
 pub mod papr;
+pub mod slb;
 
 #[cfg(test)]
 mod tests;

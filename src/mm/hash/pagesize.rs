@@ -130,6 +130,11 @@ impl PsizeDef {
     };
 }
 
+/// The SLB VSID word's L||LP bits: what an `slb_enc` may contain.
+pub const SLB_LLP_MASK: u64 = 0x130;
+/// The largest LP encoding the HPTE's second doubleword holds (8 bits at 12..19).
+pub const PENC_MAX: u32 = 0xff;
+
 /// One record of `ibm,segment-page-sizes`, raw, in device-tree order (what the hypervisor
 /// validates H_ENTER against).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,6 +193,12 @@ impl PageSizes {
         self.def(base).penc[actual.index()]
     }
 
+    /// Can pages of size `p` be used in segments of base size `p` (a base size with a
+    /// valid encoding for itself)?
+    pub fn usable(&self, p: Psize) -> bool {
+        self.has_base(p) && self.penc(p, p).is_some()
+    }
+
     /// Parse `ibm,segment-page-sizes` (the property's cells).
     pub fn parse(cells: &[u32]) -> Result<PageSizes, MmuDtError> {
         let mut ps = PageSizes {
@@ -205,6 +216,7 @@ impl PageSizes {
                 });
             }
             let (base_shift, slb_enc, count) = (cells[i], cells[i + 1], cells[i + 2] as usize);
+            let slb_enc_cell = i + 1;
             i += 3;
             if count > (cells.len() - i) / 2 {
                 return Err(MmuDtError::SegmentPageSizes {
@@ -226,6 +238,13 @@ impl PageSizes {
                 ps.skipped.push(alloc::format!("base_shift={base_shift}"));
                 continue;
             };
+            // A size the kernel may put in an SLB entry must fit its L||LP field.
+            if slb_enc as u64 & !SLB_LLP_MASK != 0 {
+                return Err(MmuDtError::SegmentPageSizes {
+                    cell: slb_enc_cell,
+                    what: "slb_enc has bits outside the SLB entry's L||LP field (0x130)",
+                });
+            }
             let def = &mut ps.defs[base.index()];
             def.shift = base_shift;
             def.avpnm = if base_shift <= 23 {
@@ -241,7 +260,9 @@ impl PageSizes {
                         .push(alloc::format!("base_shift={base_shift}: shift={shift}"));
                     continue;
                 };
-                def.penc[actual.index()] = Some(penc);
+                // An encoding that does not fit the HPTE's LP field (Linux's -1 among
+                // them) means "not offered"; the report line still shows it.
+                def.penc[actual.index()] = (penc <= PENC_MAX).then_some(penc);
                 ps.lines.push(PageSizeLine {
                     base_shift,
                     shift,
@@ -447,19 +468,19 @@ impl MmuChoice {
     /// 64K (else 4K); 1T segments when the CPU has them, unless `disable_1tb_segments`.
     pub fn choose(info: &CpuMmuInfo, ram: u64, disable_1tb_segments: bool) -> MmuChoice {
         let ps = &info.page_sizes;
-        let small = if ps.has_base(Psize::P64K) {
+        let small = if ps.usable(Psize::P64K) {
             Psize::P64K
         } else {
             Psize::P4K
         };
-        let linear = if ps.has_base(Psize::P16M) {
+        let linear = if ps.usable(Psize::P16M) {
             Psize::P16M
-        } else if ps.has_base(Psize::P1M) {
+        } else if ps.usable(Psize::P1M) {
             Psize::P1M
         } else {
             small
         };
-        let vmemmap = if ps.has_base(Psize::P16M) && ram >= VMEMMAP_16M_MIN_RAM {
+        let vmemmap = if ps.usable(Psize::P16M) && ram >= VMEMMAP_16M_MIN_RAM {
             Psize::P16M
         } else {
             small

@@ -258,7 +258,8 @@ fn start_rounds_up_end_rounds_down() {
     assert_eq!(r, Ok(1));
     assert_eq!((seen[0].ea, seen[0].pa), (LINEAR + 0x100_0000, 0x100_0000));
     assert_eq!(hv.valid(), 1);
-    // The pa rounds up on its own, as Linux's ALIGN(pstart, step) does.
+    // A pa at another offset within a page than the ea: refused (-2), nothing mapped
+    // (Linux rounds both up on their own and would map ea to the wrong pa).
     let (r, seen) = bolt(
         &mut hv,
         &geo,
@@ -269,8 +270,30 @@ fn start_rounds_up_end_rounds_down() {
         Ssize::S1T,
         &rw(),
     );
+    let e = r.unwrap_err();
+    assert_eq!(
+        e,
+        BoltError::Misaligned {
+            ea: LINEAR + 0x200_0000,
+            pa: 0x1000
+        }
+    );
+    assert_eq!(e.code(), -2);
+    assert!(seen.is_empty());
+    assert_eq!(hv.valid(), 1);
+    // The same offset: both round up together.
+    let (r, seen) = bolt(
+        &mut hv,
+        &geo,
+        LINEAR + 0x200_1000,
+        LINEAR + 0x400_0000,
+        0x1000,
+        Psize::P16M,
+        Ssize::S1T,
+        &rw(),
+    );
     assert_eq!(r, Ok(1));
-    assert_eq!((seen[0].ea, seen[0].pa), (LINEAR + 0x200_0000, 0x100_0000));
+    assert_eq!((seen[0].ea, seen[0].pa), (LINEAR + 0x300_0000, 0x100_0000));
     // Ranges with no whole page: nothing, and no hypercall.
     let enters = hv.stats.enters;
     for (s, e) in [
@@ -279,7 +302,8 @@ fn start_rounds_up_end_rounds_down() {
         (LINEAR, LINEAR),
         (LINEAR + 32 * M, LINEAR),
     ] {
-        let (r, seen) = bolt(&mut hv, &geo, s, e, 0, Psize::P16M, Ssize::S1T, &rw());
+        let pa = s - LINEAR;
+        let (r, seen) = bolt(&mut hv, &geo, s, e, pa, Psize::P16M, Ssize::S1T, &rw());
         assert_eq!(r, Ok(0), "[0x{s:x}, 0x{e:x})");
         assert!(seen.is_empty());
     }
@@ -349,6 +373,7 @@ fn the_2018_failure_primary_group_full() {
         BoltError::Insert {
             ea: VMEMMAP,
             hpteg: 0x642f8,
+            secondary: None,
             error: InsertError::GroupFull
         }
     );
@@ -396,7 +421,7 @@ fn secondary_fallback() {
         assert_eq!(e.v & !0x60, VECTOR_V | HPTE_V_SECONDARY);
         assert_eq!(e.r, pa | 0x194);
     }
-    // Both full: -1, reported against the primary group.
+    // Both full: -1, both groups named.
     let (r, _) = bolt_vector(&mut hv, &geo, 0x5000_0000, fb);
     let e = r.unwrap_err();
     assert_eq!(
@@ -404,10 +429,15 @@ fn secondary_fallback() {
         BoltError::Insert {
             ea: VMEMMAP,
             hpteg: 0x642f8,
+            secondary: Some(0x9bd00),
             error: InsertError::GroupFull
         }
     );
     assert_eq!(e.code(), -1);
+    assert_eq!(
+        e.to_string(),
+        "ea 0xf000000000000000: hash groups 0x642f8 and 0x9bd00 are full (H_PTEG_FULL)"
+    );
     assert_eq!(hv.valid(), 16);
 }
 
@@ -435,6 +465,7 @@ fn hypervisor_error_is_minus_2_and_earlier_pages_stay() {
         BoltError::Insert {
             ea,
             hpteg: group,
+            secondary: None,
             error: InsertError::Hypervisor(HStatus::Parameter)
         }
     );
@@ -504,7 +535,7 @@ fn bad_addresses() {
         &geo,
         top,
         u64::MAX,
-        0,
+        0xf001,
         Psize::P64K,
         Ssize::S1T,
         &rw(),
@@ -520,8 +551,43 @@ fn bad_addresses() {
         Ssize::S1T,
         &rw(),
     );
-    assert_eq!(r, Err(BoltError::BadAddress { ea: VMALLOC }));
-    assert_eq!(hv.valid(), 1);
+    assert_eq!(
+        r,
+        Err(BoltError::Misaligned {
+            ea: VMALLOC,
+            pa: u64::MAX - 5
+        })
+    );
+    // A pa whose pages would wrap past 2^64, or reach beyond the HPTE's 2^60.
+    for pa in [u64::MAX - 0xffff, 1 << 60, (1 << 60) - 64 * K] {
+        let (r, seen) = bolt(
+            &mut hv,
+            &geo,
+            VMALLOC,
+            VMALLOC + 128 * K,
+            pa,
+            Psize::P64K,
+            Ssize::S1T,
+            &rw(),
+        );
+        let e = r.unwrap_err();
+        assert!(matches!(e, BoltError::BadPhysical { .. }), "{pa:#x}: {e:?}");
+        assert_eq!(e.code(), -2);
+        assert!(seen.is_empty());
+    }
+    // The last two pages below 2^60 are fine.
+    let (r, _) = bolt(
+        &mut hv,
+        &geo,
+        VMALLOC,
+        VMALLOC + 128 * K,
+        (1 << 60) - 128 * K,
+        Psize::P64K,
+        Ssize::S1T,
+        &rw(),
+    );
+    assert!(!matches!(r, Err(BoltError::BadPhysical { .. })), "{r:?}");
+    assert_eq!(hv.valid() >= 1, true);
 }
 
 #[test]
