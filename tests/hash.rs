@@ -401,81 +401,73 @@ fn secondary_group_fallback_is_an_option() {
     );
 }
 
+/// Boot `m` (a `selftest.fault=` on its command line), which must fail with a fatal
+/// exception whose log has every line starting with one of `wants` and none with
+/// `unhandled` (the vector of a segment interrupt that should have been handled).
+fn expect_fault(name: &str, m: Machine, wants: &[&str], unhandled: Option<&str>) {
+    let o = boot(name, m);
+    expect_failure(name, &o, "Fatal exception");
+    for want in wants {
+        check!(name, has(&o, want), "no '{want}'");
+    }
+    if let Some(vector) = unhandled {
+        let dump = format!("Unexpected exception: vector {vector}");
+        check!(
+            name,
+            !has(&o, &dump),
+            "the segment interrupt {vector} was not handled"
+        );
+    }
+}
+
+const DSI_LINES: [&str; 4] = [
+    "selftest: reading unmapped kernel address d000000000000000 with translation on",
+    "BUG: Unable to handle kernel data access on read at 0xd000000000000000",
+    "Unexpected exception: vector 0x300 (Data Storage)",
+    "DAR:  d000000000000000  DSISR: 40000000",
+];
+
 #[test]
 fn selftest_fault_dsi_dumps_the_address() {
-    let name = "hash_selftest_dsi";
-    let o = boot(name, qemu_harness::testing::vof("selftest.fault=dsi"));
-    expect_failure(name, &o, "Fatal exception");
-    for want in [
-        "selftest: reading unmapped kernel address d000000000000000 with translation on",
-        "BUG: Unable to handle kernel data access on read at 0xd000000000000000",
-        "Unexpected exception: vector 0x300 (Data Storage)",
-        "DAR:  d000000000000000  DSISR: 40000000",
-    ] {
-        check!(name, has(&o, want), "no '{want}'");
-    }
-    // The vmalloc segment was loaded on demand (a segment interrupt), not dumped.
-    check!(
-        name,
-        !has(&o, "Unexpected exception: vector 0x380"),
-        "the segment miss was not handled"
-    );
-}
-
-#[test]
-fn selftest_fault_segment_dumps_the_user_address() {
-    let name = "hash_selftest_segment";
-    let o = boot(name, qemu_harness::testing::vof("selftest.fault=segment"));
-    expect_failure(name, &o, "Fatal exception");
-    for want in [
-        "selftest: reading user address 0000000000001000 with translation on",
-        "BUG: Unable to handle kernel data access at 0x0000000000001000 (no kernel segment)",
-        "Unexpected exception: vector 0x380 (Data Segment)",
-        "DAR:  0000000000001000  DSISR: ",
-    ] {
-        check!(name, has(&o, want), "no '{want}'");
-    }
-}
-
-#[test]
-fn selftest_fault_isi_loads_the_segment_then_dumps() {
-    let name = "hash_selftest_isi";
-    let o = boot(name, qemu_harness::testing::vof("selftest.fault=isi"));
-    expect_failure(name, &o, "Fatal exception");
-    for want in [
-        "selftest: calling unmapped kernel address d000000000000000 with translation on",
-        "BUG: Unable to handle kernel instruction fetch at 0xd000000000000000",
-        "Unexpected exception: vector 0x400 (Instruction Storage)",
-        "SRR0: d000000000000000  SRR1: ",
-    ] {
-        check!(name, has(&o, want), "no '{want}'");
-    }
-    // The instruction segment interrupt before it was handled, not dumped.
-    check!(
-        name,
-        !has(&o, "Unexpected exception: vector 0x480"),
-        "the instruction segment miss was not handled"
-    );
+    // The vmalloc segment is loaded on demand (0x380 handled), then the access is dumped.
+    let m = qemu_harness::testing::vof("selftest.fault=dsi");
+    expect_fault("hash_selftest_dsi", m, &DSI_LINES, Some("0x380"));
 }
 
 #[test]
 fn selftest_fault_dsi_with_256m_segments_and_64k_pages() {
-    let name = "hash_selftest_dsi_256m_64k";
     let mut m = qemu_harness::testing::vof("selftest.fault=dsi disable_1tb_segments");
     m.hpt_16m = false;
-    let o = boot(name, m);
-    expect_failure(name, &o, "Fatal exception");
-    for want in [
-        "BUG: Unable to handle kernel data access on read at 0xd000000000000000",
-        "DAR:  d000000000000000  DSISR: 40000000",
-    ] {
-        check!(name, has(&o, want), "no '{want}'");
-    }
+    expect_fault("hash_selftest_dsi_256m_64k", m, &DSI_LINES, Some("0x380"));
+}
+
+#[test]
+fn selftest_fault_segment_dumps_the_user_address() {
+    let wants = [
+        "selftest: reading user address 0000000000001000 with translation on",
+        "BUG: Unable to handle kernel data access at 0x0000000000001000 (no kernel segment)",
+        "Unexpected exception: vector 0x380 (Data Segment)",
+        "DAR:  0000000000001000  DSISR: ",
+    ];
+    let m = qemu_harness::testing::vof("selftest.fault=segment");
+    expect_fault("hash_selftest_segment", m, &wants, None);
+}
+
+#[test]
+fn selftest_fault_isi_loads_the_segment_then_dumps() {
+    let wants = [
+        "selftest: calling unmapped kernel address d000000000000000 with translation on",
+        "BUG: Unable to handle kernel instruction fetch at 0xd000000000000000",
+        "Unexpected exception: vector 0x400 (Instruction Storage)",
+        "SRR0: d000000000000000  SRR1: ",
+    ];
+    let m = qemu_harness::testing::vof("selftest.fault=isi");
+    expect_fault("hash_selftest_isi", m, &wants, Some("0x480"));
 }
 
 #[test]
 fn numa_two_nodes_bolted_across_both() {
-    let mut m = Config {
+    let m = Config {
         name: "hash_power9_numa2".into(),
         firmware: Firmware::Vof,
         cpu: "power9",
@@ -486,6 +478,5 @@ fn numa_two_nodes_bolted_across_both() {
     };
     let mut machine = m.machine();
     machine.numa = vec![G, G];
-    m.name = "hash_power9_numa2".into();
     run_machine(&m, machine);
 }
