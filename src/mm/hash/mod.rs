@@ -18,7 +18,8 @@
 //! * [`bolt`]: `bolt_mapping` with Linux's semantics (primary group, -1 / -2);
 //! * [`papr`]: hypercall statuses and the [`HashPageTable`] trait;
 //! * [`slb`]: the SLB's bolted entries and on-demand slots;
-//! * [`model`]: the host model of the hypervisor's table.
+//! * [`model`]: the host model of the hypervisor's table, and of QEMU's translation through
+//!   it and the SLB.
 
 pub mod bolt;
 pub mod hpte;

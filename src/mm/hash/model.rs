@@ -16,13 +16,61 @@
 //!   so H_READ returns V | 0x40;
 //! - H_REMOVE of an invalid entry (or one failing the H_AVPN / H_ANDCOND test) is
 //!   H_NOT_FOUND.
+//!
+//! [`HptModel::translate`] is the other side: how QEMU's CPU (target/ppc/mmu-hash64.c,
+//! `ppc_hash64_xlate` for a guest under a virtual hypervisor) finds an EA's real address
+//! through given SLB entries and this table.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::hpte::{HPTE_R_I, HPTE_R_M, HPTE_R_RPN, HPTE_R_W, HPTE_V_LARGE, HPTE_V_VALID};
-use super::pagesize::SegmentPageSize;
+use super::hpte::{
+    HPTE_R_I, HPTE_R_M, HPTE_R_RPN, HPTE_R_W, HPTE_V_LARGE, HPTE_V_SECONDARY, HPTE_V_VALID,
+    HPTES_PER_GROUP, SLB_ESID_V, SLB_VSID_SHIFT, SLB_VSID_SHIFT_1T,
+};
+use super::pagesize::{SLB_LLP_MASK, SegmentPageSize};
 use super::papr::{H_ANDCOND, H_AVPN, H_EXACT, HStatus, HashPageTable, Hpte};
+use super::slb::SlbEntry;
+
+/// QEMU's SLB_VSID_B: the segment size field of the SLB's VSID word (0b00 256M, 0b01 1T).
+const SLB_VSID_B: u64 = 0xc000_0000_0000_0000;
+const SLB_VSID_B_1T: u64 = 0x4000_0000_0000_0000;
+/// QEMU's SLB_VSID_VSID and SLB_VSID_PTEM (the VSID and B: what an HPTE's V compares).
+const SLB_VSID_VSID: u64 = 0x3fff_ffff_ffff_f000;
+const SLB_VSID_PTEM: u64 = SLB_VSID_B | SLB_VSID_VSID;
+/// QEMU's SLB_ESID_ESID: the ESID word's bits an entry may have besides V.
+const SLB_ESID_ESID: u64 = 0xffff_ffff_f000_0000;
+/// QEMU's HPTE64_V_AVPN and the bits HPTE64_V_COMPARE looks at (B, AVPN, H and V).
+const HPTE_V_AVPN: u64 = 0x3fff_ffff_ffff_ff80;
+const HPTE_V_COMPARE: u64 = 0xffff_ffff_ffff_ff83;
+/// QEMU's SEGMENT_MASK_256M and SEGMENT_MASK_1T.
+const SEGMENT_MASK_256M: u64 = !((1 << 28) - 1);
+const SEGMENT_MASK_1T: u64 = !((1 << 40) - 1);
+
+/// QEMU's `hpte_page_shift`: the actual page shift of an entry in a segment of `seg`'s
+/// base size, or 0 when the entry cannot be one of its pages.
+fn hpte_page_shift(seg: &SegmentPageSize, v: u64, r: u64) -> u32 {
+    if v & HPTE_V_LARGE == 0 {
+        // A 4K page only in a 4K segment.
+        return if seg.base_shift == 12 { 12 } else { 0 };
+    }
+    for &(shift, penc) in &seg.enc {
+        if shift == 0 {
+            // QEMU's table ends at the first empty encoding.
+            break;
+        }
+        // L set: not a 4K page. A shift of 64 or more fits no address (QEMU would
+        // shift out of range).
+        if shift == 12 || shift >= 64 {
+            continue;
+        }
+        let mask = ((1u64 << shift) - 1) & HPTE_R_RPN;
+        if r & mask == (penc as u64) << 12 {
+            return shift;
+        }
+    }
+    0
+}
 
 /// The mark QEMU sets in V of every entry it stores.
 pub const HPTE_V_HV_DIRTY: u64 = 0x40;
@@ -94,20 +142,106 @@ impl HptModel {
             return Some(12);
         }
         for seg in &self.segments {
-            for &(shift, penc) in &seg.enc {
-                if shift == 12 {
-                    continue;
-                }
-                if shift >= 64 {
-                    continue;
-                }
-                let mask = ((1u64 << shift) - 1) & HPTE_R_RPN;
-                if r & mask == (penc as u64) << 12 {
-                    return Some(shift);
-                }
+            if seg.base_shift == 0 {
+                // QEMU's table ends at the first empty segment size.
+                break;
+            }
+            let shift = hpte_page_shift(seg, v, r);
+            if shift != 0 {
+                return Some(shift);
             }
         }
         None
+    }
+
+    /// Groups - 1 (QEMU's `ppc_hash64_hpt_mask`).
+    pub fn hash_mask(&self) -> u64 {
+        (self.entries.len() as u64 / HPTES_PER_GROUP) - 1
+    }
+
+    /// QEMU's `slb_lookup` over `slb` (first match), keeping only entries its
+    /// `ppc_store_slb` would have accepted from `slbmte` (the ESID word's low 12 bits are
+    /// the slot and ignored), with the segment page size its L||LP selects.
+    fn slb_lookup<'a>(&'a self, slb: &[SlbEntry], ea: u64) -> Option<(u64, &'a SegmentPageSize)> {
+        let esid_256m = (ea & SEGMENT_MASK_256M) | SLB_ESID_V;
+        let esid_1t = (ea & SEGMENT_MASK_1T) | SLB_ESID_V;
+        for e in slb {
+            let esid = e.esid_word & !0xfff;
+            let vsid = e.vsid_word;
+            // ppc_store_slb: reserved ESID bits, a B of 0b1x, an L||LP no segment size has.
+            if esid & !(SLB_ESID_ESID | SLB_ESID_V) != 0
+                || vsid & (SLB_VSID_B & !SLB_VSID_B_1T) != 0
+            {
+                continue;
+            }
+            let Some(sps) = self
+                .segments
+                .iter()
+                .take_while(|s| s.base_shift != 0)
+                .find(|s| vsid & SLB_LLP_MASK == s.slb_enc as u64)
+            else {
+                continue;
+            };
+            let b = vsid & SLB_VSID_B;
+            if (esid == esid_256m && b == 0) || (esid == esid_1t && b == SLB_VSID_B_1T) {
+                return Some((vsid, sps));
+            }
+        }
+        None
+    }
+
+    /// QEMU's `ppc_hash64_pteg_search`: the first entry of the group of `hash` whose V
+    /// compares equal to `ptem` (B, AVPN, H, V) and that is a page of the segment's base
+    /// size; its PTE index and actual page shift.
+    fn pteg_search(&self, hash: u64, sps: &SegmentPageSize, ptem: u64) -> Option<(u64, u32)> {
+        let group = (hash & self.hash_mask()) * HPTES_PER_GROUP;
+        (group..group + HPTES_PER_GROUP).find_map(|ptex| {
+            let e = self.entries[ptex as usize];
+            if (e.v ^ ptem) & HPTE_V_COMPARE != 0 {
+                return None;
+            }
+            // An entry for another base page size is not a match (QEMU: "it could
+            // simply be for a different segment size encoding").
+            match hpte_page_shift(sps, e.v, e.r) {
+                0 => None,
+                shift => Some((ptex, shift)),
+            }
+        })
+    }
+
+    /// QEMU's `ppc_hash64_htab_lookup` after `slb_lookup`: the PTE index and the actual
+    /// page shift of the entry translating `ea` through the SLB entries `slb`, searching
+    /// the primary group, then the secondary one. `None` when no SLB entry covers `ea` (a
+    /// segment interrupt) or no entry maps it (a storage interrupt).
+    pub fn lookup(&self, slb: &[SlbEntry], ea: u64) -> Option<(u64, u32)> {
+        let (slb_vsid, sps) = self.slb_lookup(slb, ea)?;
+        let base = sps.base_shift;
+        if !(12..64).contains(&base) {
+            return None;
+        }
+        let epnmask = !((1u64 << base) - 1);
+        let (epn, hash) = if slb_vsid & SLB_VSID_B != 0 {
+            let vsid = (slb_vsid & SLB_VSID_VSID) >> SLB_VSID_SHIFT_1T;
+            let epn = ea & !SEGMENT_MASK_1T & epnmask;
+            (epn, vsid ^ (vsid << 25) ^ (epn >> base))
+        } else {
+            let vsid = (slb_vsid & SLB_VSID_VSID) >> SLB_VSID_SHIFT;
+            let epn = ea & !SEGMENT_MASK_256M & epnmask;
+            (epn, vsid ^ (epn >> base))
+        };
+        let ptem = (slb_vsid & SLB_VSID_PTEM) | ((epn >> 16) & HPTE_V_AVPN) | HPTE_V_VALID;
+        self.pteg_search(hash, sps, ptem)
+            .or_else(|| self.pteg_search(!hash, sps, ptem | HPTE_V_SECONDARY))
+    }
+
+    /// The real address of `ea` through the SLB entries `slb` and this table, as QEMU's
+    /// `ppc_hash64_xlate` computes it with translation on under a virtual hypervisor
+    /// (protection not checked): the entry's RPN with the EA's offset within the page
+    /// (of the size the entry encodes).
+    pub fn translate(&self, slb: &[SlbEntry], ea: u64) -> Option<u64> {
+        let (ptex, shift) = self.lookup(slb, ea)?;
+        let mask = (1u64 << shift) - 1;
+        Some((self.entries[ptex as usize].r & HPTE_R_RPN & !mask) | (ea & mask))
     }
 }
 

@@ -9,7 +9,9 @@
 //! * [`cpu`]: the CPU node (QEMU's blobs, synthetic trees), Linux's page-size choice;
 //! * [`model`]: the model of QEMU's H_ENTER / H_REMOVE / H_READ;
 //! * [`bolt`]: `bolt_mapping` against the model;
-//! * [`status`]: hypercall statuses and flags.
+//! * [`status`]: hypercall statuses and flags;
+//! * [`slb`]: the SLB's bolted entries, on-demand slots and repeat detection;
+//! * [`translate`]: the model's QEMU-style translation of what `bolt_mapping` inserted.
 
 extern crate std;
 
@@ -18,7 +20,9 @@ mod bolt;
 mod cpu;
 mod model;
 mod sizes;
+mod slb;
 mod status;
+mod translate;
 
 use super::hpte::*;
 use super::pagesize::*;

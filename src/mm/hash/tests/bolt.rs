@@ -2,8 +2,8 @@
 //! model of QEMU's table.
 
 use super::super::bolt::{
-    BoltError, BoltOptions, Bolted, GroupPolicy, HashGeometry, InsertError, bolt_mapping,
-    hpte_insert,
+    BoltError, BoltOptions, Bolted, GroupPolicy, HashGeometry, InsertError, PHYS_LIMIT,
+    bolt_mapping, hpte_insert,
 };
 use super::super::model::HptModel;
 use super::super::papr::{HStatus, HashPageTable, Hpte};
@@ -732,4 +732,124 @@ fn through_a_trait_object() {
     assert_eq!(r, Ok(4));
     assert_eq!(n, 4);
     assert_eq!(model.valid(), 4);
+}
+
+#[test]
+fn misaligned_in_detail() {
+    let geo = geo(&POWER9);
+    let mut hv = table(&geo, 2 * G);
+    // ea and pa at 4K-aligned but different offsets within a 64K and a 16M page: only
+    // 4K pages can map one to the other.
+    let (ea, pa) = (LINEAR + 0x1000, 0x2000);
+    for psize in [Psize::P64K, Psize::P16M] {
+        let (r, seen) = bolt(&mut hv, &geo, ea, ea + G, pa, psize, Ssize::S1T, &rw());
+        let e = r.unwrap_err();
+        assert_eq!(e, BoltError::Misaligned { ea, pa }, "{psize:?}");
+        assert_eq!(e.code(), -2);
+        assert_eq!(
+            e.to_string(),
+            "ea 0xc000000000001000 and pa 0x0000000000002000 are at different offsets \
+             within a page"
+        );
+        assert!(seen.is_empty());
+    }
+    assert_eq!((hv.stats.enters, hv.valid()), (0, 0));
+    let (r, seen) = bolt(
+        &mut hv,
+        &geo,
+        ea,
+        ea + 0x2000,
+        pa,
+        Psize::P4K,
+        Ssize::S256M,
+        &rw(),
+    );
+    assert_eq!(r, Ok(2));
+    assert_eq!((seen[1].ea, seen[1].pa), (ea + 0x1000, pa + 0x1000));
+    // An offset below 4K: refused for every size, even when no whole page is in range.
+    for psize in [Psize::P4K, Psize::P64K, Psize::P16M] {
+        let (r, _) = bolt(
+            &mut hv,
+            &geo,
+            LINEAR + 0x800,
+            LINEAR + 0x900,
+            0,
+            psize,
+            Ssize::S1T,
+            &rw(),
+        );
+        assert_eq!(
+            r,
+            Err(BoltError::Misaligned {
+                ea: LINEAR + 0x800,
+                pa: 0
+            })
+        );
+    }
+    // A size not offered is reported first.
+    let (r, _) = bolt(&mut hv, &geo, ea, ea + G, pa, Psize::P1M, Ssize::S1T, &rw());
+    assert_eq!(r, Err(BoltError::PageSizeNotOffered { psize: Psize::P1M }));
+    assert_eq!(hv.stats.enters, 2);
+}
+
+#[test]
+fn bad_physical_in_detail() {
+    let geo = geo(&QEMU_DEFAULT);
+    // RAM up to 2^60, so the last pages below it are accepted by the model too.
+    let mut hv = HptModel::new(PFT, &geo.sizes.segments, &[(0, PHYS_LIMIT)]);
+    assert_eq!(PHYS_LIMIT, 1 << 60);
+    let go = |hv: &mut HptModel, start: u64, end: u64, pa: u64| {
+        bolt(hv, &geo, start, end, pa, Psize::P64K, Ssize::S1T, &rw())
+    };
+    // Two pages from 2^60 - 64K: the second reaches past 2^60.
+    let (r, seen) = go(&mut hv, VMALLOC, VMALLOC + 128 * K, PHYS_LIMIT - 64 * K);
+    let e = r.unwrap_err();
+    assert_eq!(
+        e,
+        BoltError::BadPhysical {
+            pa: PHYS_LIMIT - 64 * K,
+            len: 128 * K
+        }
+    );
+    assert_eq!(e.code(), -2);
+    assert_eq!(
+        e.to_string(),
+        "pa 0x0fffffffffff0000 + 0x20000 is beyond what an HPTE can map (2^60)"
+    );
+    assert!(seen.is_empty());
+    assert_eq!((hv.stats.enters, hv.valid()), (0, 0));
+    // Rounding the start up wraps the pa: the pa as given is reported, with the
+    // length of whole pages.
+    let pa = 0xffff_ffff_ffff_0001;
+    let (r, seen) = go(&mut hv, VMALLOC + 1, VMALLOC + 0x3_0000, pa);
+    assert_eq!(r, Err(BoltError::BadPhysical { pa, len: 128 * K }));
+    assert!(seen.is_empty());
+    // The pages wrap past 2^64.
+    let (r, _) = go(&mut hv, VMALLOC, VMALLOC + 128 * K, u64::MAX - 0xffff);
+    assert_eq!(
+        r,
+        Err(BoltError::BadPhysical {
+            pa: u64::MAX - 0xffff,
+            len: 128 * K
+        })
+    );
+    assert_eq!(hv.stats.enters, 0);
+    // Ending exactly at 2^60 is fine: both pages are mapped.
+    let (r, seen) = go(&mut hv, VMALLOC, VMALLOC + 128 * K, PHYS_LIMIT - 128 * K);
+    assert_eq!(r, Ok(2));
+    assert_eq!(seen[1].pa, PHYS_LIMIT - 64 * K);
+    assert_eq!(
+        seen[1].hpte.r,
+        (PHYS_LIMIT - 64 * K) | 0x1000 | PROT_KERNEL_RW
+    );
+    check_entries(&mut hv, &seen, |_| PROT_KERNEL_RW);
+    // The start rounded up, the end within 2^60: fine as well.
+    let (r, seen) = go(
+        &mut hv,
+        VMALLOC + 0x40_0001,
+        VMALLOC + 0x42_0000,
+        PHYS_LIMIT - 0x2_ffff,
+    );
+    assert_eq!(r, Ok(1));
+    assert_eq!(seen[0].pa, PHYS_LIMIT - 0x2_0000);
 }

@@ -409,3 +409,57 @@ fn segment_size_choice() {
         assert_eq!((c.linear, c.vmemmap), (Psize::P16M, Psize::P16M));
     }
 }
+
+#[test]
+fn choice_skips_sizes_without_a_valid_self_encoding() {
+    // POWER9's list with the 16M base's own encoding out of range: 16M is a base size
+    // but unusable, so the linear mapping and the vmemmap fall back to 64K.
+    let mut cells = POWER9;
+    cells[20] = 0xffff_ffff;
+    let i = mmu(&cells, true);
+    assert!(i.page_sizes.has_base(Psize::P16M));
+    assert!(!i.page_sizes.usable(Psize::P16M));
+    let c = MmuChoice::choose(&i, 2 * G, false);
+    assert_eq!(
+        orders(&c),
+        "Page orders: linear mapping = 16, virtual = 16, io = 16, vmemmap = 16"
+    );
+    // 0x100 too (one above the LP field).
+    cells[20] = 0x100;
+    let c = MmuChoice::choose(&mmu(&cells, true), 2 * G, false);
+    assert_eq!((c.linear, c.vmemmap), (Psize::P64K, Psize::P64K));
+    // The 64K base unusable as well: 4K everywhere.
+    cells[13] = 0xffff_ffff;
+    let c = MmuChoice::choose(&mmu(&cells, true), 2 * G, false);
+    assert_eq!(
+        (c.linear, c.virtual_, c.io, c.vmemmap),
+        (Psize::P4K, Psize::P4K, Psize::P4K, Psize::P4K)
+    );
+    // Only the 64K self-encoding bad: 64K pages are out, 16M stays for the linear map.
+    let mut cells = POWER9;
+    cells[13] = 0x1ff;
+    let c = MmuChoice::choose(&mmu(&cells, true), 2 * G, false);
+    assert_eq!(
+        orders(&c),
+        "Page orders: linear mapping = 24, virtual = 12, io = 12, vmemmap = 24"
+    );
+    // Through the device tree: the same fallback.
+    let e = be(&{
+        let mut c = POWER9;
+        c[20] = 0xffff_ffff;
+        c
+    });
+    let i = info(&cpu_props(&[], &[("ibm,segment-page-sizes", &e)])).unwrap();
+    assert_eq!(MmuChoice::choose(&i, 2 * G, false).linear, Psize::P64K);
+    // A bad slb_enc through the device tree is the parse error.
+    let e = be(&{
+        let mut c = POWER9;
+        c[17] = 0x104;
+        c
+    });
+    let err = info(&cpu_props(&[], &[("ibm,segment-page-sizes", &e)])).unwrap_err();
+    assert!(
+        matches!(err, MmuDtError::SegmentPageSizes { cell: 17, .. }),
+        "{err:?}"
+    );
+}

@@ -353,3 +353,24 @@ fn works_through_the_trait_object() {
     assert_eq!(hv.h_read(ptex).unwrap().r, 0x1000 | PROT_KERNEL_RW);
     assert!(hv.h_remove(0, ptex, 0).is_ok());
 }
+
+#[test]
+fn an_empty_size_ends_qemu_s_tables() {
+    // QEMU's size tables end at the first empty entry (page_shift 0): a device tree
+    // made from them never has one, but the model stops there too rather than taking
+    // shift 0 as a match for any LP field (mask 0).
+    let segs = |cells: &[u32]| HptModel::new(18, &sizes(cells).segments, &[(0, 2 * G)]);
+    let m = segs(&[12, 0, 1, 12, 0, 16, 0x110, 2, 0, 0, 16, 1]);
+    assert_eq!(m.page_shift(HPTE_V_LARGE, 0x1000), None);
+    assert_eq!(m.page_shift(HPTE_V_LARGE, 0x7e00_0000), None);
+    assert_eq!(m.page_shift(0, 0x1000), Some(12));
+    // A segment size of shift 0 ends the list of segment sizes.
+    let m = segs(&[12, 0, 1, 12, 0, 0, 0, 1, 16, 7, 16, 0x110, 1, 16, 1]);
+    assert_eq!(m.page_shift(HPTE_V_LARGE, 0x1000), None);
+    assert_eq!(m.page_shift(HPTE_V_LARGE, 0x7000), None);
+    let mut m = m;
+    assert_eq!(
+        m.h_enter(0, 0, large(1, 0x1_1000 | PROT_KERNEL_RW)),
+        Err(HStatus::Parameter)
+    );
+}

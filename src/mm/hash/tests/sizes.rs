@@ -231,3 +231,136 @@ fn psize_and_ssize_tables() {
     assert_eq!((Ssize::S256M.bits(), Ssize::S1T.bits()), (0, 1));
     assert_eq!((Ssize::S256M.name(), Ssize::S1T.name()), ("256M", "1T"));
 }
+
+const SLB_ENC: &str = "slb_enc has bits outside the SLB entry's L||LP field (0x130)";
+
+#[test]
+fn slb_enc_outside_the_llp_field_is_an_error() {
+    let sps = |cell| MmuDtError::SegmentPageSizes {
+        cell,
+        what: SLB_ENC,
+    };
+    assert_eq!(SLB_LLP_MASK, 0x130);
+    // Every value inside L||LP is accepted as the sllp.
+    for enc in [0, 0x10, 0x20, 0x30, 0x100, 0x110, 0x120, 0x130] {
+        let ps = sizes(&[16, enc, 1, 16, 1]);
+        assert_eq!(ps.def(Psize::P64K).sllp, enc as u64, "0x{enc:x}");
+    }
+    // Known bases with a bit outside: the slb_enc cell is named. The first record's
+    // is cell 1, the second's (after a 9-cell record) cell 10, the third's cell 17.
+    for bad in [
+        0x1,
+        0x8,
+        0x40,
+        0x80,
+        0x200,
+        0x400,
+        0x800,
+        0x1000,
+        0x111,
+        u32::MAX,
+    ] {
+        assert_eq!(
+            PageSizes::parse(&[12, bad, 1, 12, 0]),
+            Err(sps(1)),
+            "0x{bad:x}"
+        );
+        let mut cells = POWER9;
+        cells[10] = bad;
+        assert_eq!(PageSizes::parse(&cells), Err(sps(10)), "0x{bad:x}");
+        let mut cells = POWER9;
+        cells[17] = bad;
+        assert_eq!(PageSizes::parse(&cells), Err(sps(17)), "0x{bad:x}");
+    }
+    // 1M and 16G bases too.
+    assert_eq!(PageSizes::parse(&[20, 0x400, 1, 20, 2]), Err(sps(1)));
+    assert_eq!(
+        PageSizes::parse(&[12, 0, 1, 12, 0, 34, 0x1120, 1, 34, 3]),
+        Err(sps(6))
+    );
+    assert_eq!(
+        PageSizes::parse(&[12, 0x400, 1, 12, 0])
+            .unwrap_err()
+            .to_string(),
+        "ibm,segment-page-sizes: cell 1: slb_enc has bits outside the SLB entry's L||LP \
+         field (0x130)"
+    );
+    // A bad slb_enc in a record with no encodings is still an error: the base is known.
+    assert_eq!(PageSizes::parse(&[16, 0x111, 0]), Err(sps(1)));
+    // A truncated record is reported as such, before its slb_enc is looked at.
+    assert!(matches!(
+        PageSizes::parse(&[16, 0x111, 2, 16, 1]),
+        Err(MmuDtError::SegmentPageSizes { cell: 2, .. })
+    ));
+}
+
+#[test]
+fn slb_enc_of_an_unknown_base_is_not_checked() {
+    // 2^13 and 2^40 bases are skipped whole, whatever their slb_enc.
+    for bad in [0x1, 0x400, 0xffff, u32::MAX] {
+        let ps = sizes(&[13, bad, 1, 13, 0, 12, 0, 1, 12, 0, 40, bad, 0]);
+        assert_eq!(ps.skipped, ["base_shift=13", "base_shift=40"]);
+        assert_eq!(ps.segments.len(), 3);
+        assert_eq!(ps.segments[0].slb_enc, bad);
+        assert!(ps.usable(Psize::P4K));
+        assert_eq!(
+            ps.lines.len(),
+            1,
+            "only the 4K record is reported: {:?}",
+            ps.lines
+        );
+    }
+}
+
+#[test]
+fn penc_above_0xff_is_not_offered() {
+    // Linux's -1 (0xffffffff) as the 16M self-encoding: a base size without a usable
+    // encoding for itself; the report line still shows it (penc=-1).
+    let cells = [
+        12,
+        0,
+        2,
+        12,
+        0,
+        24,
+        0x38, //
+        16,
+        0x110,
+        1,
+        16,
+        1, //
+        24,
+        0x100,
+        1,
+        24,
+        0xffff_ffff,
+    ];
+    let ps = sizes(&cells);
+    assert!(ps.has_base(Psize::P16M));
+    assert_eq!(ps.penc(Psize::P16M, Psize::P16M), None);
+    assert!(!ps.usable(Psize::P16M));
+    assert!(ps.usable(Psize::P4K) && ps.usable(Psize::P64K));
+    // The other encodings of 16M pages are unaffected.
+    assert_eq!(ps.penc(Psize::P4K, Psize::P16M), Some(0x38));
+    assert_eq!(
+        lines(&ps)[3],
+        "base_shift=24: shift=24, sllp=0x0100, avpnm=0x00000001, tlbiel=0, penc=-1"
+    );
+    // The raw record keeps the value (what the hypervisor validates against).
+    assert_eq!(ps.segments[2].enc, [(24, 0xffff_ffff)]);
+    // The boundary: 0xff fits the LP field, 0x100 does not (printed as is).
+    let ps = sizes(&[16, 0x110, 2, 16, 0xff, 24, 0x100]);
+    assert_eq!(ps.penc(Psize::P64K, Psize::P64K), Some(0xff));
+    assert_eq!(ps.penc(Psize::P64K, Psize::P16M), None);
+    assert!(ps.usable(Psize::P64K));
+    assert!(lines(&ps)[1].ends_with("penc=256"), "{:?}", lines(&ps));
+    assert_eq!(PENC_MAX, 0xff);
+    // The base size itself stays known (has_base) but unusable; hpte_encode_r refuses
+    // the pair.
+    let ps = sizes(&cells);
+    assert_eq!(hpte_encode_r(0, Psize::P16M, Psize::P16M, &ps), None);
+    assert_eq!(
+        hpte_encode_r(0x100_0000, Psize::P4K, Psize::P16M, &ps),
+        Some(0x100_0000 | (0x38 << 12))
+    );
+}
