@@ -18,11 +18,12 @@ use sparsek::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock};
 use sparsek::printk::{self, Level, StackString};
 use sparsek::{pr_err, pr_info, pr_warn};
 
+use sparsek::mm::hash::slb::{SlbConfig, SlbRegion};
+
 use super::hcall::hcall;
-use super::regs::mfmsr;
+use super::regs::{Msr, mfmsr};
 use super::slb;
 use super::{PAGE_OFFSET, fatal_fmt};
-use sparsek::mm::hash::slb::{SlbConfig, SlbRegion};
 
 const PR_PREFIX: &str = "hash-mmu: ";
 
@@ -32,8 +33,10 @@ pub const VMEMMAP_BASE: u64 = 0xf000_0000_0000_0000;
 pub const VMALLOC_BASE: u64 = 0xd000_0000_0000_0000;
 /// The linear mapping covers 2^MAX_PHYSMEM_BITS bytes.
 const LINEAR_LIMIT: u64 = 1 << sparsek::prom::memory::MAX_PHYSMEM_BITS;
-/// One 64-byte struct page per 64K page of that: the vmemmap's extent.
-const VMEMMAP_LIMIT: u64 = (LINEAR_LIMIT >> 16) * 64;
+/// Linux's `sizeof(struct page)` for this configuration.
+const STRUCT_PAGE_SIZE: u64 = 64;
+/// One struct page per base page of the linear mapping: the vmemmap's extent.
+const VMEMMAP_LIMIT: u64 = (LINEAR_LIMIT >> sparsek::mm::PAGE_SHIFT) * STRUCT_PAGE_SIZE;
 /// What a kernel context covers (vmalloc and io).
 const CONTEXT_LIMIT: u64 = 1 << sparsek::mm::hash::hpte::EA_BITS_PER_CONTEXT;
 
@@ -176,16 +179,12 @@ pub fn early_init_mmu(fdt: &Fdt, mb: &mut Memblock, params: MmuParams) -> &'stat
         samples: Vec::new(),
     };
 
-    bolt_linear_mapping(&mut mmu, mb);
+    let mapped = bolt_linear_mapping(&mut mmu, mb);
 
     // Everything the kernel touches right after the switch must be mapped; otherwise
     // the first access would fault far from the cause.
     let (kstart, kend) = super::kernel_image();
-    let covered = mb.memory().iter().any(|r| {
-        let step = mmu.choice.linear.size();
-        r.base.next_multiple_of(step) <= kstart && kend <= (r.end() & !(step - 1))
-    });
-    if !covered {
+    if !mapped.iter().any(|&(s, e)| s <= kstart && kend <= e) {
         fatal_fmt(format_args!(
             "hash-mmu: the kernel image [mem {kstart:#018x}-{:#018x}] is not inside the linear mapping",
             kend - 1
@@ -261,8 +260,9 @@ fn report_page_sizes(info: &CpuMmuInfo) {
 
 /// Bolt the linear mapping of every memblock memory region (Linux's htab_initialize
 /// loop). Parts of a region that whole pages of the linear page size cannot cover are
-/// reserved so that nothing is ever allocated where no mapping exists.
-fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) {
+/// reserved so that nothing is ever allocated where no mapping exists. Returns the
+/// physical ranges `[start, end)` mapped.
+fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) -> Vec<(u64, u64)> {
     let psize = mmu.choice.linear;
     let step = psize.size();
     let regions: Vec<(u64, u64)> = mb.memory().iter().map(|r| (r.base, r.end())).collect();
@@ -280,6 +280,7 @@ fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) {
     let mut n = 0u64;
     let mut samples = Vec::with_capacity((total / stride + 1) as usize);
     let mut uncovered: Vec<(u64, u64)> = Vec::new();
+    let mut mapped: Vec<(u64, u64)> = Vec::new();
     for &(base, end) in &regions {
         let first = base.next_multiple_of(step);
         let last = end & !(step - 1);
@@ -287,6 +288,7 @@ fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) {
             uncovered.push((base, end));
             continue;
         }
+        mapped.push((first, last));
         if first > base {
             uncovered.push((base, first));
         }
@@ -340,6 +342,7 @@ fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) {
     );
     mmu.linear_pages = n;
     mmu.samples = samples;
+    mapped
 }
 
 /// One self-check result.
@@ -361,7 +364,7 @@ pub fn selftests(mb: &Memblock) -> Vec<Check> {
     let msr = mfmsr();
     out.push(Check {
         name: "hash_translation_on",
-        ok: msr & 0x30 == 0x30,
+        ok: Msr::from_bits_retain(msr).contains(Msr::IR | Msr::DR),
         diag: format!("MSR 0x{msr:016x}"),
     });
 

@@ -101,8 +101,8 @@ pub unsafe fn load_real_mode(pa: u64) -> u64 {
     unsafe {
         core::arch::asm!(
             "mfmsr {saved}",
-            "li {tmp}, 0x10",
-            "ori {tmp}, {tmp}, 0x8000",
+            "li {tmp}, {dr}",
+            "ori {tmp}, {tmp}, {ee}",
             "andc {tmp}, {saved}, {tmp}",
             "mtmsrd {tmp}",
             "isync",
@@ -113,6 +113,8 @@ pub unsafe fn load_real_mode(pa: u64) -> u64 {
             tmp = out(reg) _,
             v = out(reg) v,
             pa = in(reg_nonzero) pa,
+            dr = const Msr::DR.bits(),
+            ee = const Msr::EE.bits(),
             options(nostack, readonly),
         )
     };

@@ -3,6 +3,8 @@
 use sparsek::bootparam::SelftestFault;
 use sparsek::pr_emerg;
 
+use super::regs::{Msr, mfmsr};
+
 const PR_PREFIX: &str = "selftest: ";
 
 unsafe extern "C" {
@@ -14,7 +16,7 @@ const USER_ADDRESS: u64 = 0x1000;
 
 /// Load from `ea` with translation on; the interrupt's handler does not return.
 fn read_unmapped(ea: u64, what: &str) {
-    if super::regs::mfmsr() & 0x10 == 0 {
+    if !Msr::from_bits_retain(mfmsr()).contains(Msr::DR) {
         super::entry::fatal("selftest: this fault needs translation on");
     }
     pr_emerg!("reading {what} {ea:016x} with translation on");
@@ -42,7 +44,7 @@ pub fn provoke(fault: SelftestFault) -> ! {
         SelftestFault::Segment => read_unmapped(USER_ADDRESS, "user address"),
         SelftestFault::Isi => {
             let ea = super::hash::VMALLOC_BASE;
-            if super::regs::mfmsr() & 0x20 == 0 {
+            if !Msr::from_bits_retain(mfmsr()).contains(Msr::IR) {
                 super::entry::fatal("selftest: this fault needs translation on");
             }
             pr_emerg!("calling unmapped kernel address {ea:016x} with translation on");

@@ -10,7 +10,7 @@
 use sparsek::mm::hash::slb::{Slb, SlbConfig, SlbEntry, SlbError};
 use sparsek::pr_emerg;
 
-use super::regs::mfmsr;
+use super::regs::{Msr, mfmsr};
 
 const PR_PREFIX: &str = "slb: ";
 
@@ -58,7 +58,7 @@ pub unsafe fn init(cfg: SlbConfig, bolted: &[u64]) -> Result<(), SlbError> {
 /// or when the interrupt arrived with translation on (the handler relies on real mode):
 /// the access is a bug, and the caller dumps.
 pub fn handle_miss(ea: u64) -> bool {
-    if mfmsr() & 0x30 != 0 {
+    if Msr::from_bits_retain(mfmsr()).intersects(Msr::IR | Msr::DR) {
         pr_emerg!("segment interrupt taken with translation on (LPCR[AIL]?): not handled");
         return false;
     }
@@ -105,7 +105,7 @@ pub unsafe fn mmu_on() {
     unsafe {
         core::arch::asm!(
             "mfmsr {msr}",
-            "ori {msr}, {msr}, 0x30",
+            "ori {msr}, {msr}, {ir_dr}",
             "bcl 20, 31, 1f",
             "1: mflr {pc}",
             "addi {pc}, {pc}, 2f - 1b",
@@ -115,6 +115,7 @@ pub unsafe fn mmu_on() {
             "2:",
             msr = out(reg) _,
             pc = out(reg_nonzero) _,
+            ir_dr = const Msr::IR.bits() | Msr::DR.bits(),
             out("lr") _,
             options(nostack),
         )
