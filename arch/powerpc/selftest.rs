@@ -14,11 +14,16 @@ unsafe extern "C" {
 /// An address no kernel segment covers (region 0, the user's).
 const USER_ADDRESS: u64 = 0x1000;
 
-/// Load from `ea` with translation on; the interrupt's handler does not return.
-fn read_unmapped(ea: u64, what: &str) {
-    if !Msr::from_bits_retain(mfmsr()).contains(Msr::DR) {
+/// These faults only mean something with translation (`bit`: IR or DR) on.
+fn require_translation(bit: Msr) {
+    if !Msr::from_bits_retain(mfmsr()).contains(bit) {
         super::entry::fatal("selftest: this fault needs translation on");
     }
+}
+
+/// Load from `ea` with translation on; the interrupt's handler does not return.
+fn read_unmapped(ea: u64, what: &str) {
+    require_translation(Msr::DR);
     pr_emerg!("reading {what} {ea:016x} with translation on");
     // SAFETY: nothing is mapped at `ea` (the vmalloc region is empty; no segment covers
     // a user address): the load raises a data storage or data segment interrupt whose
@@ -44,9 +49,7 @@ pub fn provoke(fault: SelftestFault) -> ! {
         SelftestFault::Segment => read_unmapped(USER_ADDRESS, "user address"),
         SelftestFault::Isi => {
             let ea = super::hash::VMALLOC_BASE;
-            if !Msr::from_bits_retain(mfmsr()).contains(Msr::IR) {
-                super::entry::fatal("selftest: this fault needs translation on");
-            }
+            require_translation(Msr::IR);
             pr_emerg!("calling unmapped kernel address {ea:016x} with translation on");
             // SAFETY: nothing is mapped in the vmalloc region: fetching the first
             // instruction raises an instruction storage interrupt (after the segment is

@@ -25,8 +25,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::hpte::{
-    HPTE_R_I, HPTE_R_M, HPTE_R_RPN, HPTE_R_W, HPTE_V_LARGE, HPTE_V_SECONDARY, HPTE_V_VALID,
-    HPTES_PER_GROUP, SLB_ESID_V, SLB_VSID_SHIFT, SLB_VSID_SHIFT_1T,
+    HPTE_R_I, HPTE_R_M, HPTE_R_RPN, HPTE_R_W, HPTE_V_HYPERVISOR_BITS, HPTE_V_LARGE,
+    HPTE_V_SECONDARY, HPTE_V_VALID, HPTES_PER_GROUP, SLB_ESID_V, SLB_VSID_SHIFT, SLB_VSID_SHIFT_1T,
 };
 use super::pagesize::{SLB_LLP_MASK, SegmentPageSize};
 use super::papr::{H_ANDCOND, H_AVPN, H_EXACT, HStatus, HashPageTable, Hpte};
@@ -74,6 +74,8 @@ fn hpte_page_shift(seg: &SegmentPageSize, v: u64, r: u64) -> u32 {
 
 /// The mark QEMU sets in V of every entry it stores.
 pub const HPTE_V_HV_DIRTY: u64 = 0x40;
+/// V's bits below the AVPN (flags and software bits): H_AVPN compares the rest.
+const HPTE_V_FLAGS: u64 = (1 << super::hpte::HPTE_V_AVPN_SHIFT) - 1;
 
 /// Hypercall counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -277,7 +279,7 @@ impl HashPageTable for HptModel {
             s
         };
         self.entries[(group + slot) as usize] = Hpte {
-            v: (hpte.v & !0x60) | HPTE_V_HV_DIRTY,
+            v: (hpte.v & !HPTE_V_HYPERVISOR_BITS) | HPTE_V_HV_DIRTY,
             r: hpte.r,
         };
         Ok(group + slot)
@@ -290,7 +292,7 @@ impl HashPageTable for HptModel {
         }
         let e = self.entries[ptex as usize];
         if e.v & HPTE_V_VALID == 0
-            || (flags & H_AVPN != 0 && (e.v & !0x7f) != avpn)
+            || (flags & H_AVPN != 0 && (e.v & !HPTE_V_FLAGS) != avpn)
             || (flags & H_ANDCOND != 0 && (e.v & avpn) != 0)
         {
             return Err(HStatus::NotFound);
