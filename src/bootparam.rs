@@ -15,11 +15,13 @@
 //! | `hash_debug` | one `hash-mmu: bolt ...` line per bolted hash page table entry |
 //! | `disable_1tb_segments` | use 256M segments even when the CPU has 1T segments (Linux's parameter) |
 //! | `hash_bolt=primary\|secondary` | where bolted entries may go: Linux's primary group only (default), or also the secondary group (FreeBSD style) |
+//! | `sparse_init=v4.19\|v4.18\|mmotm-2018-07-10` | the sparse_init ordering (default `v4.19`); an unknown value stops the boot with the list of valid names |
 //!
 //! Later parameters take precedence over earlier ones, as in Linux. A malformed value is
 //! reported and ignored; unknown parameters are reported once, in one line.
 
 use crate::cmdline::{self, Param, name_eq};
+use crate::mm::sparse::Order;
 use crate::printk::{CONSOLE_LOGLEVEL_DEBUG, CONSOLE_LOGLEVEL_DEFAULT, CONSOLE_LOGLEVEL_QUIET};
 
 /// An exception `selftest.fault=` provokes.
@@ -76,6 +78,8 @@ pub struct BootParams<'a> {
     pub disable_1tb_segments: bool,
     /// `hash_bolt=secondary`: bolted inserts may fall back to the secondary group.
     pub hash_bolt_secondary: bool,
+    /// `sparse_init=`: the ordering, or the value that names none (`None`: no value).
+    pub sparse_order: Result<Order, Option<&'a str>>,
     errors: [Option<ParamError<'a>>; MAX_ERRORS],
     /// Malformed parameters beyond the first MAX_ERRORS.
     pub errors_dropped: usize,
@@ -93,6 +97,7 @@ const KNOWN: &[&str] = &[
     "hash_debug",
     "disable_1tb_segments",
     "hash_bolt",
+    "sparse_init",
 ];
 
 /// Is this a parameter the kernel acts on?
@@ -112,6 +117,7 @@ impl<'a> BootParams<'a> {
             hash_debug: false,
             disable_1tb_segments: false,
             hash_bolt_secondary: false,
+            sparse_order: Ok(Order::V419),
             errors: [None; MAX_ERRORS],
             errors_dropped: 0,
         };
@@ -189,6 +195,11 @@ impl<'a> BootParams<'a> {
             if self.flag(param) {
                 self.disable_1tb_segments = true;
             }
+        } else if name_eq(name, "sparse_init") {
+            self.sparse_order = match param.value {
+                Some(v) => Order::parse(v).ok_or(Some(v)),
+                None => Err(None),
+            };
         } else if name_eq(name, "hash_bolt") {
             match param.value {
                 Some("primary") => self.hash_bolt_secondary = false,
@@ -319,5 +330,29 @@ mod tests {
         let p = BootParams::parse(r#"foo debug bar=1 "baz qux"=2 console=hvc0"#);
         let unk: Vec<_> = p.unknown().map(|p| p.name).collect();
         assert_eq!(unk, ["foo", "bar", "baz qux", "console"]);
+    }
+
+    #[test]
+    fn sparse_init_orderings() {
+        assert_eq!(BootParams::parse("").sparse_order, Ok(Order::V419));
+        assert_eq!(
+            BootParams::parse("sparse_init=v4.18").sparse_order,
+            Ok(Order::V418)
+        );
+        assert_eq!(
+            BootParams::parse("sparse_init=mmotm-2018-07-10").sparse_order,
+            Ok(Order::Mmotm20180710)
+        );
+        assert_eq!(
+            BootParams::parse("sparse_init=v4.20").sparse_order,
+            Err(Some("v4.20"))
+        );
+        assert_eq!(BootParams::parse("sparse_init").sparse_order, Err(None));
+        // The last one wins, as for every parameter.
+        assert_eq!(
+            BootParams::parse("sparse_init=bogus sparse_init=v4.18").sparse_order,
+            Ok(Order::V418)
+        );
+        assert!(is_known("sparse_init"));
     }
 }

@@ -7,7 +7,7 @@ use sparsek::{ktap, printk};
 use sparsek::{pr_err, pr_info, pr_notice, pr_warn};
 
 use crate::arch::{self, BootInfo};
-use crate::{heap, setup};
+use crate::{heap, paging, setup};
 
 const PR_PREFIX: &str = "";
 
@@ -43,8 +43,24 @@ pub fn start_kernel(boot: BootInfo) -> ! {
             secondary_fallback: params.hash_bolt_secondary,
         },
     );
-    selftests(&mem);
+    let hash_checks = arch::hash_selftests(&mem.memblock);
+    if hash_checks.iter().any(|c| !c.ok) {
+        // Nothing may be built on a broken MMU: report now and stop.
+        report_selftests(&[("hash", &hash_checks)]);
+    }
+
+    // Sparse init (sections, vmemmap, struct pages) needs translation on and the final
+    // memblock. The ordering is the one asked for; an unknown one ends boot here.
+    let order = params.sparse_order.unwrap_or_else(|bad| {
+        arch::fatal_fmt(format_args!(
+            "sparse_init={}: unknown ordering; valid: {}",
+            bad.unwrap_or(""),
+            sparsek::mm::sparse::Order::names()
+        ))
+    });
+    let sparse_checks = paging::paging_init(&mut mem.memblock, order);
     arch::hash_report_stats();
+    report_selftests(&[("hash", &hash_checks), ("sparse", &sparse_checks)]);
 
     if params.selftest_panic {
         panic!("selftest.panic requested");
@@ -134,21 +150,12 @@ fn report_params(params: &BootParams, boot: &BootInfo) {
     }
 }
 
-/// The boot self-checks, as KTAP; any failure ends boot with the failure status.
-fn selftests(mem: &setup::EarlyMem) {
-    let checks = arch::hash_selftests(&mem.memblock);
-    let print = |args: core::fmt::Arguments| printk::printk(printk::Level::Info, "", args);
-    print(format_args!("{}", ktap::VERSION_LINE));
-    let mut line = alloc::string::String::new();
-    let _ = ktap::write_plan(&mut line, checks.len());
-    print(format_args!("{line}"));
-    let mut failed = 0;
-    for (i, c) in checks.iter().enumerate() {
-        line.clear();
-        let _ = ktap::write_result(&mut line, i + 1, c.ok, c.name, &c.diag);
-        print(format_args!("{line}"));
-        failed += usize::from(!c.ok);
-    }
+/// The boot self-checks as one KTAP document, a suite per subsystem; any failure ends
+/// boot with the failure status.
+fn report_selftests(suites: &[(&str, &[ktap::Check])]) {
+    let failed = ktap::emit(suites, &mut |line| {
+        printk::printk(printk::Level::Info, "", format_args!("{line}"))
+    });
     if failed > 0 {
         arch::fatal_fmt(format_args!("{failed} boot self-check(s) failed"));
     }

@@ -8,7 +8,23 @@
 //! ```
 //! Names never contain `#` or whitespace; a diagnostic is one line.
 
+use alloc::string::String;
 use core::fmt::{self, Write};
+
+/// One self-check's result: a KTAP test case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    /// One line saying what was checked, or what was wrong.
+    pub diag: String,
+}
+
+impl Check {
+    pub fn new(name: &'static str, ok: bool, diag: String) -> Self {
+        Check { name, ok, diag }
+    }
+}
 
 /// The version line.
 pub const VERSION_LINE: &str = "KTAP version 1";
@@ -51,6 +67,52 @@ pub fn write_result(
     Ok(())
 }
 
+/// A KTAP document of suites, each a subtest holding its cases, as KUnit prints them:
+/// ```text
+/// KTAP version 1
+/// 1..2
+///     KTAP version 1
+///     # Subtest: hash
+///     1..3
+///     ok 1 hash_translation_on # ...
+/// ok 1 hash
+///     ...
+/// ```
+/// Each line is handed to `out` without a line break. Returns the number of failed
+/// cases.
+pub fn emit(suites: &[(&str, &[Check])], out: &mut dyn FnMut(&str)) -> usize {
+    let mut line = String::new();
+    let mut failed = 0;
+    out(VERSION_LINE);
+    let _ = write_plan(&mut line, suites.len());
+    out(&line);
+    for (i, (name, cases)) in suites.iter().enumerate() {
+        line.clear();
+        let _ = write!(line, "    {VERSION_LINE}");
+        out(&line);
+        line.clear();
+        let _ = write!(line, "    # Subtest: {name}");
+        out(&line);
+        line.clear();
+        line.push_str("    ");
+        let _ = write_plan(&mut line, cases.len());
+        out(&line);
+        let mut suite_ok = true;
+        for (j, c) in cases.iter().enumerate() {
+            line.clear();
+            line.push_str("    ");
+            let _ = write_result(&mut line, j + 1, c.ok, c.name, &c.diag);
+            out(&line);
+            suite_ok &= c.ok;
+            failed += usize::from(!c.ok);
+        }
+        line.clear();
+        let _ = write_result(&mut line, i + 1, suite_ok, name, "");
+        out(&line);
+    }
+    failed
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -76,5 +138,38 @@ mod tests {
         let mut s = String::new();
         write_plan(&mut s, 3).unwrap();
         assert_eq!(s, "1..3");
+    }
+
+    #[test]
+    fn document_of_suites() {
+        use std::vec::Vec;
+        let a = [Check::new("a1", true, "fine".into())];
+        let b = [
+            Check::new("b1", true, String::new()),
+            Check::new("b2", false, "broken".into()),
+        ];
+        let mut lines: Vec<String> = Vec::new();
+        let failed = emit(&[("hash", &a), ("sparse", &b)], &mut |l| {
+            lines.push(l.into())
+        });
+        assert_eq!(failed, 1);
+        assert_eq!(
+            lines,
+            [
+                "KTAP version 1",
+                "1..2",
+                "    KTAP version 1",
+                "    # Subtest: hash",
+                "    1..1",
+                "    ok 1 a1 # fine",
+                "ok 1 hash",
+                "    KTAP version 1",
+                "    # Subtest: sparse",
+                "    1..2",
+                "    ok 1 b1",
+                "    not ok 2 b2 # broken",
+                "not ok 2 sparse",
+            ]
+        );
     }
 }

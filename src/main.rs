@@ -15,6 +15,8 @@ mod heap;
 #[cfg(target_os = "none")]
 mod init;
 #[cfg(target_os = "none")]
+mod paging;
+#[cfg(target_os = "none")]
 mod setup;
 
 #[cfg(target_os = "none")]

@@ -136,7 +136,7 @@ fn kernel_text() -> (u64, u64) {
     (&raw const _text as u64, &raw const _etext as u64)
 }
 
-fn print_bolted(b: &Bolted) {
+pub fn print_bolted(b: &Bolted) {
     printk::printk(Level::Info, PR_PREFIX, format_args!("{b}"));
 }
 
@@ -345,12 +345,7 @@ fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) -> Vec<(u64, u64)> 
     mapped
 }
 
-/// One self-check result.
-pub struct Check {
-    pub name: &'static str,
-    pub ok: bool,
-    pub diag: alloc::string::String,
-}
+pub use sparsek::ktap::Check;
 
 /// The hash MMU's boot self-checks, run with translation on: translation really is on;
 /// writes through the linear mapping across all free memory (sampled) read back, with

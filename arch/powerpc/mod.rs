@@ -11,6 +11,7 @@ mod exceptions;
 mod firmware;
 mod hash;
 mod hcall;
+mod machine;
 mod of;
 mod prom;
 mod regs;
@@ -61,9 +62,12 @@ core::arch::global_asm!(
 
 // The boundary: everything the rest of the kernel may use.
 pub use entry::{BootInfo, COMMAND_LINE_SIZE, FirmwarePath, fatal_fmt, power_off};
+pub use entry::now_ns;
 pub use hash::{
-    MmuParams, early_init_mmu, report_stats as hash_report_stats, selftests as hash_selftests,
+    MmuParams, early_init_mmu, mmu, print_bolted, report_stats as hash_report_stats,
+    selftests as hash_selftests,
 };
+pub use machine::PaprMachine;
 pub use of::{calls as of_calls, leave_firmware};
 pub use prom::{DeviceTree, kernel_image, phys_slice, prom_init};
 pub use regs::{MsrBits, pvr_name};
