@@ -20,6 +20,15 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     let (heap_start, heap_size) = heap::init();
     heap_self_check(heap_start, heap_size);
     report_params(&params, &boot);
+    // The sparse_init ordering is checked before anything else happens: a bisect run
+    // with a misspelt ordering must fail at once, not after a full boot.
+    let order = params.sparse_order.unwrap_or_else(|bad| {
+        arch::fatal_fmt(format_args!(
+            "sparse_init={}: unknown ordering; valid: {}",
+            bad.unwrap_or(""),
+            sparsek::mm::sparse::Order::names()
+        ))
+    });
 
     // prom_init: CAS, then the device tree flattened (or taken from r3/H_CAS). The last
     // use of the firmware's client interface is inside this call.
@@ -50,14 +59,7 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     }
 
     // Sparse init (sections, vmemmap, struct pages) needs translation on and the final
-    // memblock. The ordering is the one asked for; an unknown one ends boot here.
-    let order = params.sparse_order.unwrap_or_else(|bad| {
-        arch::fatal_fmt(format_args!(
-            "sparse_init={}: unknown ordering; valid: {}",
-            bad.unwrap_or(""),
-            sparsek::mm::sparse::Order::names()
-        ))
-    });
+    // memblock.
     let sparse_checks = paging::paging_init(&mut mem.memblock, order);
     arch::hash_report_stats();
     report_selftests(&[("hash", &hash_checks), ("sparse", &sparse_checks)]);
