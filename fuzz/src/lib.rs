@@ -8,7 +8,9 @@
 //!   (memory discovery, reservations, initrd, firmware claims, and memblock fed the way
 //!   `early_init_devtree` feeds it), then the hash MMU's (the CPU node's page sizes, and
 //!   the linear mapping bolted into the model of the hypervisor's table, every reported
-//!   insert checked there). Nothing may panic.
+//!   insert checked there), then sparse init (v4.19) on the same machine model: no vmemmap
+//!   page mapped twice, and when every section got its memory map, every `sparse`
+//!   self-check passes. Nothing may panic.
 //! - [`memblock`]: random memblock operations checked against a model
 //!   ([`sparsek::mm::memblock::fuzzing::run`], which panics on a disagreement).
 //! - [`cmdline`]: the command-line splitter and the boot parameters on any text.
@@ -21,8 +23,14 @@ use sparsek::cmdline;
 use sparsek::fdt::{Fdt, FdtError, Node};
 use sparsek::mm::hash::hpte::{HPTE_V_HYPERVISOR_BITS, PROT_KERNEL_RW};
 use sparsek::mm::hash::model::HptModel;
-use sparsek::mm::hash::{BoltOptions, CpuMmuInfo, HashGeometry, MmuChoice, bolt_mapping};
+use sparsek::mm::hash::{
+    BoltOptions, CpuMmuInfo, GroupPolicy, HashGeometry, MmuChoice, bolt_mapping,
+};
 use sparsek::mm::memblock::{Memblock, RegionFlags};
+use sparsek::mm::sparse::checks::{Inputs, sparse_selftests};
+use sparsek::mm::sparse::memmap::memmap_init;
+use sparsek::mm::sparse::model::HostMachine;
+use sparsek::mm::sparse::{Ctx, HashParams, Order, Sparse};
 use sparsek::printk::Level;
 use sparsek::prom::{memory, reserve};
 
@@ -251,7 +259,7 @@ fn boot(fdt: &Fdt) {
     }
     black_box((mb.phys_mem_size(), mb.reserved_size(), mb.free_size()));
     mb.dump_all();
-    hash_mmu(fdt, &mb);
+    hash_mmu(fdt, &mut mb);
 }
 
 /// Largest hashed page table the fuzzer models (2^18 bytes: 16K entries); a larger one
@@ -259,11 +267,15 @@ fn boot(fdt: &Fdt) {
 const MODEL_PFT_MAX: u32 = 18;
 /// Most linear-mapping pages bolted per input.
 const MODEL_PAGES_MAX: u64 = 4096;
+/// Most present sections sparse init runs for (16 GiB), and most for which struct pages
+/// are initialised and the self-checks run (4 GiB).
+const SPARSE_SECTIONS_MAX: u64 = 1024;
+const SPARSE_CHECKED_MAX: u64 = 256;
 
 /// The hash MMU's way (`early_init_mmu`): the CPU node's page sizes, Linux's choice, and
 /// the linear mapping of memblock's memory bolted into the model of the hypervisor's
 /// table. Every insert the bolting reports must be in the table where it says.
-fn hash_mmu(fdt: &Fdt, mb: &Memblock) {
+fn hash_mmu(fdt: &Fdt, mb: &mut Memblock) {
     let info = match CpuMmuInfo::from_fdt(fdt) {
         Ok(info) => info,
         Err(e) => {
@@ -327,8 +339,99 @@ fn hash_mmu(fdt: &Fdt, mb: &Memblock) {
             Ok(n) => assert_eq!(n as usize, bolted.len(), "count differs from the inserts"),
             Err(e) => {
                 black_box((e.code(), e.to_string()));
+                break;
             }
         }
+    }
+    let sections: u64 = ram
+        .iter()
+        .map(|&(b, e)| (e.div_ceil(1 << 24)).saturating_sub(b >> 24))
+        .sum();
+    if sections == 0 || sections > SPARSE_SECTIONS_MAX {
+        return;
+    }
+    sparse_init(mb, model, &geo, &info, &choice, &ram, sections);
+}
+
+/// Sparse init (v4.19) on the machine the tree describes, its table holding what fitted
+/// of the linear mapping (the host machine reaches the linear mapping directly): nothing may panic (the host machine panics on an access the MMU could
+/// not translate or outside RAM); a vmemmap page is never mapped twice; and when every
+/// section got its memory map, every self-check passes.
+fn sparse_init(
+    mb: &mut Memblock,
+    model: HptModel,
+    geo: &HashGeometry,
+    info: &CpuMmuInfo,
+    choice: &MmuChoice,
+    ram: &[(u64, u64)],
+    sections: u64,
+) {
+    let sizes = ram.iter().map(|&(b, e)| (b, e - b)).collect::<Vec<_>>();
+    let mut m = HostMachine::new(
+        MODEL_PFT_MAX.min(info.pft_size),
+        &info.page_sizes,
+        &sizes,
+        choice.ssize,
+        choice.vmemmap,
+    );
+    m.hpt = model;
+    let hash = HashParams {
+        geo,
+        ssize: choice.ssize,
+        vmemmap_psize: choice.vmemmap,
+        policy: GroupPolicy::PrimaryOnly,
+    };
+    let reserved_before: Vec<(u64, u64)> = mb.reserved().iter().map(|r| (r.base, r.size)).collect();
+    let mut sparse = Sparse::new(Order::V419, choice.vmemmap);
+    let report = {
+        let mut log = |_: Level, args: std::fmt::Arguments<'_>| {
+            black_box(args.to_string());
+        };
+        let mut on_bolt = |b: &sparsek::mm::hash::Bolted| {
+            black_box(b.to_string());
+        };
+        let mut ctx = Ctx {
+            m: &mut m,
+            mb: &mut *mb,
+            hash,
+            log: &mut log,
+            on_bolt: &mut on_bolt,
+        };
+        if let Err(e) = sparse.memblocks_present(&mut ctx) {
+            black_box(e.to_string());
+            return;
+        }
+        sparse.sparse_init(&mut ctx)
+    };
+    black_box(report.to_string());
+    assert!(
+        report.mappings <= report.vmemmap_pages,
+        "{report}: more mappings than blocks"
+    );
+    let mut per_page = std::collections::BTreeMap::new();
+    for b in &sparse.vmemmap.blocks {
+        *per_page.entry(b.virt).or_insert(0) += 1;
+    }
+    assert!(
+        per_page.values().all(|&n| n == 1),
+        "{report}: a vmemmap page got two blocks"
+    );
+    if sections > SPARSE_CHECKED_MAX || report.unbacked_sections != 0 || report.map_failures != 0 {
+        return;
+    }
+    let stats = memmap_init(&mut m, mb, &sparse);
+    let checks = sparse_selftests(
+        &mut m,
+        &Inputs {
+            mb,
+            sparse: &sparse,
+            hash,
+            reserved_before: &reserved_before,
+            memmap: stats,
+        },
+    );
+    for c in &checks {
+        assert!(c.ok, "{report}: not ok {} # {}", c.name, c.diag);
     }
 }
 

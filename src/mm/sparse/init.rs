@@ -140,7 +140,7 @@ impl Sparse {
         Sparse {
             order,
             sections: MemSections::new(),
-            vmemmap: Vmemmap::new(vmemmap_psize.size()),
+            vmemmap: Vmemmap::new(vmemmap_psize),
             usemaps: Vec::new(),
             present: Vec::new(),
             runs: Vec::new(),
@@ -182,11 +182,7 @@ impl Sparse {
             sections: self.present.len() as u64,
             nodes: nodes.len() as u64,
             vmemmap_pages: self.vmemmap.blocks.len() as u64,
-            psize: if self.vmemmap.page_size == Psize::P16M.size() {
-                Psize::P16M
-            } else {
-                Psize::P64K
-            },
+            psize: self.vmemmap.psize,
             mappings: self.vmemmap.mappings,
             map_failures: self.vmemmap.map_failures,
             unbacked_sections: unbacked,

@@ -22,7 +22,7 @@ use crate::mm::hash::hpte::{
     kernel_vsid,
 };
 use crate::mm::hash::papr::H_AVPN;
-use crate::mm::hash::{BoltOptions, HStatus, HashPageTable, bolt_mapping};
+use crate::mm::hash::{BoltOptions, HStatus, HashPageTable, Psize, bolt_mapping};
 use crate::mm::memblock::MEMBLOCK_ALLOC_ACCESSIBLE;
 use crate::prom::memory::MAX_PHYSMEM_BITS;
 
@@ -84,7 +84,9 @@ pub struct Block {
 /// The vmemmap's state: `vmemmap_list` in memory and the kernel's own counts.
 #[derive(Debug)]
 pub struct Vmemmap {
-    /// Page size (16M or 64K).
+    /// The vmemmap page size (16M or 64K on QEMU; whatever the device tree offers).
+    pub psize: Psize,
+    /// Its size in bytes.
     pub page_size: u64,
     /// Kernel address of the newest `vmemmap_backing` (Linux `vmemmap_list`), 0 if none.
     list_head: u64,
@@ -103,9 +105,10 @@ pub struct Vmemmap {
 }
 
 impl Vmemmap {
-    pub fn new(page_size: u64) -> Self {
+    pub fn new(psize: Psize) -> Self {
         Vmemmap {
-            page_size,
+            psize,
+            page_size: psize.size(),
             list_head: 0,
             list_next: 0,
             list_left: 0,
