@@ -61,8 +61,8 @@ core::arch::global_asm!(
 );
 
 // The boundary: everything the rest of the kernel may use.
-pub use entry::{BootInfo, COMMAND_LINE_SIZE, FirmwarePath, fatal_fmt, power_off};
 pub use entry::now_ns;
+pub use entry::{BootInfo, COMMAND_LINE_SIZE, FirmwarePath, fatal_fmt, power_off};
 pub use hash::{
     MmuParams, early_init_mmu, mmu, print_bolted, report_stats as hash_report_stats,
     selftests as hash_selftests,

@@ -10,11 +10,11 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::ktap::Check;
-use crate::mm::memblock::Memblock;
+use crate::mm::memblock::{Memblock, RegionFlags};
 use crate::mm::{PAGE_SHIFT, PAGE_SIZE};
 
 use super::init::Sparse;
-use super::machine::{HashParams, Machine, pa, va};
+use super::machine::{HashParams, Machine, checked_pa, va};
 use super::memmap::{MemmapStats, mem_pfn_ranges, section_nids};
 use super::page::Zone;
 use super::section::*;
@@ -276,10 +276,10 @@ fn usemaps<M: Machine + ?Sized>(m: &mut M, inp: &Inputs<'_>) -> Check {
             p.add(|| format!("{}: no usemap", section_range(pnum)));
             continue;
         }
-        let up = pa(u);
+        let up = checked_pa(u).unwrap_or(u64::MAX);
         if !allocs
             .iter()
-            .any(|a| a.pa <= up && up + usemap_size() <= a.pa + a.size)
+            .any(|a| a.pa <= up && up.saturating_add(usemap_size()) <= a.pa + a.size)
         {
             p.add(|| {
                 format!(
@@ -333,6 +333,13 @@ fn round_trip<M: Machine + ?Sized>(m: &mut M, inp: &Inputs<'_>, list: &ListRead)
     for &(phys, virt) in entries {
         backing.entry(virt).or_default().push(phys);
     }
+    let known: alloc::collections::BTreeSet<(u64, u64)> = inp
+        .sparse
+        .vmemmap
+        .blocks
+        .iter()
+        .map(|b| (b.phys, b.virt))
+        .collect();
     let mem = mem_pfn_ranges(inp.mb);
     let nids = section_nids(inp.sparse);
     let mut p = Problems::new();
@@ -385,6 +392,9 @@ fn round_trip<M: Machine + ?Sized>(m: &mut M, inp: &Inputs<'_>, list: &ListRead)
             }
             let virt = ea & !(size - 1);
             match backing.get(&virt).map(|v| v.as_slice()) {
+                Some(&[phys]) if !known.contains(&(phys, virt)) => p.add(|| {
+                    format!("pfn {pfn:#x}: vmemmap_list names {phys:#x} for {virt:#x}, a block never allocated")
+                }),
                 Some(&[phys]) => {
                     let linear = va(phys + (ea - virt));
                     let w = m.read_u64(linear);
@@ -431,7 +441,9 @@ fn struct_pages<M: Machine + ?Sized>(m: &mut M, inp: &Inputs<'_>) -> Check {
     let st = inp.memmap;
     let valid_sections = st.sections;
     let want_pages = valid_sections * PAGES_PER_SECTION;
-    // Free whole pages according to memblock, counted in the valid sections.
+    // Free whole pages computed here from memblock's arrays (not its iterators): each
+    // memory region that is not NOMAP, minus every reservation, rounded in to whole
+    // pages, counted in the valid sections.
     let valid: Vec<u64> = inp
         .sparse
         .present
@@ -440,16 +452,35 @@ fn struct_pages<M: Machine + ?Sized>(m: &mut M, inp: &Inputs<'_>) -> Check {
         .filter(|&p| inp.sparse.sections.get(m, p).valid())
         .collect();
     let mut free = 0u64;
-    for r in inp.mb.free_ranges(crate::mm::memblock::NUMA_NO_NODE) {
-        let (s, e) = (r.start.div_ceil(PAGE_SIZE), r.end >> PAGE_SHIFT);
-        let mut pfn = s;
-        while pfn < e {
-            let pnum = pfn_to_section_nr(pfn);
-            let sec_end = section_nr_to_pfn(pnum + 1).min(e);
-            if valid.binary_search(&pnum).is_ok() {
-                free += sec_end - pfn;
+    let reserved = inp.mb.reserved();
+    for r in inp.mb.memory() {
+        if r.flags.contains(RegionFlags::NOMAP) {
+            continue;
+        }
+        let mut pieces: Vec<(u64, u64)> = Vec::new();
+        let mut cur = r.base;
+        for x in reserved
+            .iter()
+            .filter(|x| x.end() > r.base && x.base < r.end())
+        {
+            if x.base > cur {
+                pieces.push((cur, x.base));
             }
-            pfn = sec_end;
+            cur = cur.max(x.end());
+        }
+        if cur < r.end() {
+            pieces.push((cur, r.end()));
+        }
+        for (s, e) in pieces {
+            let (mut pfn, e) = (s.div_ceil(PAGE_SIZE), e >> PAGE_SHIFT);
+            while pfn < e {
+                let pnum = pfn_to_section_nr(pfn);
+                let sec_end = section_nr_to_pfn(pnum + 1).min(e);
+                if valid.binary_search(&pnum).is_ok() {
+                    free += sec_end - pfn;
+                }
+                pfn = sec_end;
+            }
         }
     }
     let ok = st.pages == want_pages && st.free + st.reserved == st.pages && st.free == free;

@@ -25,6 +25,12 @@ pub const fn pa(va: u64) -> u64 {
     va - PAGE_OFFSET
 }
 
+/// `__pa()` of what should be a linear-mapping address but may be garbage read from
+/// memory: `None` below the linear mapping.
+pub const fn checked_pa(va: u64) -> Option<u64> {
+    va.checked_sub(PAGE_OFFSET)
+}
+
 /// Memory through the kernel's address space: the linear mapping (`0xc...`) and the
 /// vmemmap (`0xf...`). Addresses are 8-byte aligned. An access the MMU cannot
 /// translate is a fault: the kernel reports it and stops; the host model panics.

@@ -3,14 +3,14 @@
 //! (`memmap_init_zone`, `reserve_bootmem_region`, and for pfns of a valid section that
 //! are not memory, `init_unavailable_range`).
 //!
-//! A page is *reserved* (`PG_reserved`) if a memblock reservation touches it (Linux
-//! rounds reservations out to whole pages), *free* if it is memory and not reserved,
+//! A page is *reserved* (`PG_reserved`) if a memblock reservation or NOMAP memory touches
+//! it (Linux rounds both out to whole pages), *free* if it is memory and not reserved,
 //! and a *hole* (also reserved) if its section is valid but the page is not memory.
 
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::mm::memblock::Memblock;
+use crate::mm::memblock::{Memblock, RegionFlags};
 use crate::mm::{PAGE_SHIFT, PAGE_SIZE};
 
 use super::init::Sparse;
@@ -124,6 +124,14 @@ pub fn memmap_init<M: KernelMemory + ?Sized>(
         .iter()
         .map(|r| (r.base >> PAGE_SHIFT, r.end().div_ceil(PAGE_SIZE)))
         .collect();
+    // NOMAP memory is never freed: its pages stay reserved (Linux
+    // memmap_init_reserved_pages), rounded out like reservations.
+    let nomap: Vec<(u64, u64)> = mb
+        .memory()
+        .iter()
+        .filter(|r| r.flags.contains(RegionFlags::NOMAP))
+        .map(|r| (r.base >> PAGE_SHIFT, r.end().div_ceil(PAGE_SIZE)))
+        .collect();
     let nids = section_nids(sparse);
     let mut st = MemmapStats::default();
     let (mut mi, mut ri) = (0usize, 0usize);
@@ -141,7 +149,8 @@ pub fn memmap_init<M: KernelMemory + ?Sized>(
                 ri += 1;
             }
             let in_mem = mi < mem.len() && mem[mi].0 <= pfn;
-            let reserved = ri < res.len() && res[ri].0 <= pfn;
+            let reserved = (ri < res.len() && res[ri].0 <= pfn)
+                || nomap.iter().any(|&(s, e)| s <= pfn && pfn < e);
             let nid = if in_mem { mem[mi].2 } else { nids[k] };
             let ea = pfn_to_page(pfn);
             let mut page = Page::new(ea, Zone::Normal, nid);

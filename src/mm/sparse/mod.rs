@@ -28,5 +28,8 @@ pub mod page;
 pub mod section;
 pub mod vmemmap;
 
+#[cfg(test)]
+mod tests;
+
 pub use init::{Order, Report, Sparse};
 pub use machine::{Ctx, HashParams, KernelMemory, Machine};

@@ -52,7 +52,12 @@ impl HostMachine {
         vmemmap: Psize,
     ) -> Self {
         HostMachine {
-            hpt: HptModel::new(pft_size, &sizes.segments, ram),
+            // The table model takes [start, end) ranges.
+            hpt: HptModel::new(
+                pft_size,
+                &sizes.segments,
+                &ram.iter().map(|&(b, s)| (b, b + s)).collect::<Vec<_>>(),
+            ),
             ram: ram.to_vec(),
             pages: BTreeMap::new(),
             ssize,

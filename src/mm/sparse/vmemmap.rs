@@ -26,7 +26,7 @@ use crate::mm::hash::{BoltOptions, HStatus, HashPageTable, Psize, bolt_mapping};
 use crate::mm::memblock::MEMBLOCK_ALLOC_ACCESSIBLE;
 use crate::prom::memory::MAX_PHYSMEM_BITS;
 
-use super::machine::{Ctx, KernelMemory, Machine, pa, va};
+use super::machine::{Ctx, KernelMemory, Machine, checked_pa, va};
 use super::mem_section::MemSections;
 use super::section::{PAGE_SECTION_MASK, SECTION_MEMMAP_SIZE, STRUCT_PAGE_SIZE};
 
@@ -127,7 +127,7 @@ impl Vmemmap {
         let mut out = Vec::new();
         let mut p = self.list_head;
         while p != 0 {
-            if out.len() > self.blocks.len() || !self.in_chunks(p) {
+            if out.len() >= self.blocks.len() || !self.in_chunks(p) {
                 return Err(out);
             }
             out.push((m.read_u64(p + 8), m.read_u64(p + 16)));
@@ -137,10 +137,12 @@ impl Vmemmap {
     }
 
     fn in_chunks(&self, ea: u64) -> bool {
-        let p = pa(ea);
+        let Some(p) = checked_pa(ea) else {
+            return false;
+        };
         self.list_chunks
             .iter()
-            .any(|&(b, s)| b <= p && p + VMEMMAP_BACKING_SIZE <= b + s)
+            .any(|&(b, s)| b <= p && p.saturating_add(VMEMMAP_BACKING_SIZE) <= b + s)
     }
 
     /// `vmemmap_list_populate()`: record a block in `vmemmap_list`, carving the entry

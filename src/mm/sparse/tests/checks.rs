@@ -1,0 +1,545 @@
+//! Struct page initialisation and the `sparse` self-checks: counts and flags on a good
+//! boot, then each check catching the corruption it is there for (written through the
+//! host machine, as a stray store in the kernel would).
+//!
+//! The 2G machine after v4.19 (see `layout`): the block 0x7e000000 backs vmemmap page
+//! 0xf000000000000000, the only `vmemmap_backing` is at the start of the list chunk
+//! 0x7ffc0000, the usemaps start at 0x7ffdbc00.
+
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use super::super::machine::va;
+use super::super::memmap::{MemmapStats, free_area_init_report, mem_pfn_ranges};
+use super::super::model::POISON;
+use super::super::vmemmap::pfn_to_page;
+use super::*;
+use crate::mm::hash::HashPageTable;
+use crate::mm::hash::hpte::{HPTE_V_SECONDARY, hpt_hash, hpt_vpn, hpteg, kernel_vsid};
+
+fn two_gig(order: Order) -> Boot {
+    boot(&Layout::one_node(2 * G), order)
+}
+
+/// The list chunk's first entry: the 2G machine's only `vmemmap_backing`.
+const ENTRY: u64 = 0xc000_0000_7ffc_0000;
+
+fn rerun_checks(b: &mut Boot) -> Vec<Check> {
+    let memmap = b.memmap;
+    b.w.checks(&b.s, memmap)
+}
+
+fn report_lines(mb: &crate::mm::memblock::Memblock) -> Vec<String> {
+    let mut v = Vec::new();
+    free_area_init_report(mb, &mut |a| v.push(a.to_string()));
+    v
+}
+
+#[test]
+fn struct_pages_reserved_where_memblock_is() {
+    let mut b = two_gig(Order::V419);
+    let st = b.memmap;
+    assert_eq!(
+        (st.sections, st.pages, st.free, st.reserved, st.holes),
+        (128, 32768, 32476, 292, 0)
+    );
+    let reserved = |b: &mut Boot, pfn: u64| b.w.m.read_page(pfn_to_page(pfn)).reserved();
+    // The kernel [0x400000, 0x600000): pfns 0x40-0x5f.
+    assert!(!reserved(&mut b, 0x3f));
+    assert!(reserved(&mut b, 0x40));
+    assert!(reserved(&mut b, 0x5f));
+    assert!(!reserved(&mut b, 0x60));
+    // The vmemmap block.
+    assert!(!reserved(&mut b, 0x7dff));
+    assert!(reserved(&mut b, 0x7e00));
+    assert!(reserved(&mut b, 0x7eff));
+    assert!(!reserved(&mut b, 0x7f00));
+    // The list chunk, a free page, then the usemaps (from 0x7ffdbc00: its page is
+    // reserved though only partly used), the root, the pointer array and RTAS.
+    assert!(!reserved(&mut b, 0x7ffb));
+    assert!(reserved(&mut b, 0x7ffc));
+    assert!(reserved(&mut b, 0x7ffd));
+    assert!(reserved(&mut b, 0x7fff));
+    // Page 0 is free memory (memblock only never allocates from it).
+    assert!(!reserved(&mut b, 0));
+    // Every struct page: node 0, Normal, refcount 1, mapcount -1, empty lru.
+    let mut n_reserved = 0;
+    for pfn in 0..0x8000 {
+        let ea = pfn_to_page(pfn);
+        let p = b.w.m.read_page(ea);
+        assert_eq!(p.flags & !(1 << 11), 0, "{pfn:#x}");
+        assert_eq!((p.refcount, p.mapcount), (1, -1), "{pfn:#x}");
+        assert_eq!(p.lru, [ea + 8, ea + 8], "{pfn:#x}");
+        assert_eq!((p.mapping, p.index, p.private, p.mem_cgroup), (0, 0, 0, 0));
+        n_reserved += u64::from(p.reserved());
+    }
+    assert_eq!(n_reserved, 292);
+    // The same words through the linear mapping of the block.
+    let p = b.w.m.read_page(pfn_to_page(0x40));
+    assert_eq!(b.w.m.read_u64(va(0x7e00_0000 + 0x40 * 64)), p.flags);
+    assert_eq!(p.flags, 0x800);
+}
+
+#[test]
+fn free_area_init_lines() {
+    let w = World::new(&Layout::one_node(2 * G));
+    assert_eq!(
+        report_lines(&w.mb),
+        [
+            "Zone ranges:",
+            "  Normal   [mem 0x0000000000000000-0x000000007fffffff]",
+            "Movable zone start for each node",
+            "Early memory node ranges",
+            "  node   0: [mem 0x0000000000000000-0x000000007fffffff]",
+            "Initmem setup node 0 [mem 0x0000000000000000-0x000000007fffffff]",
+        ]
+    );
+    let w = World::new(&Layout::new(&[
+        (0, 512 * M, 0),
+        (512 * M, 512 * M, 1),
+        (G, 512 * M, 0),
+        (4 * G, 512 * M, 12),
+    ]));
+    assert_eq!(
+        report_lines(&w.mb),
+        [
+            "Zone ranges:",
+            "  Normal   [mem 0x0000000000000000-0x000000011fffffff]",
+            "Movable zone start for each node",
+            "Early memory node ranges",
+            "  node   0: [mem 0x0000000000000000-0x000000001fffffff]",
+            "  node   1: [mem 0x0000000020000000-0x000000003fffffff]",
+            "  node   0: [mem 0x0000000040000000-0x000000005fffffff]",
+            "  node  12: [mem 0x0000000100000000-0x000000011fffffff]",
+            "Initmem setup node 0 [mem 0x0000000000000000-0x000000005fffffff]",
+            "Initmem setup node 1 [mem 0x0000000020000000-0x000000003fffffff]",
+            "Initmem setup node 12 [mem 0x0000000100000000-0x000000011fffffff]",
+        ]
+    );
+    assert_eq!(
+        mem_pfn_ranges(&w.mb),
+        [
+            (0, 0x2000, 0),
+            (0x2000, 0x4000, 1),
+            (0x4000, 0x6000, 0),
+            (0x1_0000, 0x1_2000, 12)
+        ]
+    );
+    let empty = crate::mm::memblock::Memblock::new();
+    assert_eq!(
+        report_lines(&empty),
+        [
+            "Zone ranges:",
+            "  Normal   empty",
+            "Movable zone start for each node",
+            "Early memory node ranges",
+        ]
+    );
+}
+
+#[test]
+fn corrupted_struct_page_fails_the_round_trip() {
+    let mut b = two_gig(Order::V419);
+    // Section 5's first struct page now says node 3.
+    let ea = pfn_to_page(0x500);
+    assert_eq!(ea, 0xf000_0000_0001_4000);
+    b.w.m.write_u64(ea, 0x0300_0000_0000_0000);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_pfn_round_trip"]);
+    assert_eq!(
+        check(&checks, "sparse_pfn_round_trip").diag,
+        "pfn 0x500: struct page at 0xf000000000014000 reads flags 0x300000000000000 refcount 1 \
+         lru 0xf000000000014008, want node 0 zone Normal refcount 1 lru 0xf000000000014008"
+    );
+    // And the last struct page of section 9: its refcount (high half of word 6).
+    let ea = pfn_to_page(0x9ff);
+    b.w.m.write_u64(ea + 48, 0x0000_0002_ffff_ffff);
+    let checks = rerun_checks(&mut b);
+    let diag = &check(&checks, "sparse_pfn_round_trip").diag;
+    assert!(diag.ends_with(" (and 1 more)"), "{diag}");
+    // The zone bit.
+    let mut b = two_gig(Order::V419);
+    b.w.m.write_u64(pfn_to_page(0x7f00), 1 << 55);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_pfn_round_trip"]);
+    // The list head (a page pointing elsewhere).
+    let mut b = two_gig(Order::V419);
+    b.w.m.write_u64(pfn_to_page(0x7fff) + 8, 0);
+    let checks = rerun_checks(&mut b);
+    assert!(check(&checks, "sparse_pfn_round_trip").diag.starts_with(
+        "pfn 0x7fff: struct page at 0xf0000000001fffc0 reads flags 0x800 refcount 1 lru 0x0,"
+    ));
+}
+
+#[test]
+fn list_pointing_outside_its_chunks() {
+    let mut b = two_gig(Order::V419);
+    assert_eq!(b.w.m.read_u64(ENTRY), 0, "the only entry ends the list");
+    assert_eq!(b.w.m.read_u64(ENTRY + 8), 0x7e00_0000);
+    assert_eq!(b.w.m.read_u64(ENTRY + 16), VMEMMAP);
+    // Its next pointer now points into the block (linear mapping, not a list chunk).
+    b.w.m.write_u64(ENTRY, va(0x7e00_0000));
+    assert_eq!(
+        b.s.vmemmap.list(&mut b.w.m),
+        Err(std::vec![(0x7e00_0000, VMEMMAP)])
+    );
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        [
+            "sparse_vmemmap_mapped_once",
+            "sparse_vmemmap_backings",
+            "sparse_pfn_round_trip"
+        ]
+    );
+    for n in failed(&checks) {
+        assert_eq!(
+            check(&checks, n).diag,
+            "vmemmap_list is corrupt: it goes on past 1 entries or out of its chunks",
+            "{n}"
+        );
+    }
+}
+
+#[test]
+fn list_looping_on_itself() {
+    let mut b = two_gig(Order::V419);
+    b.w.m.write_u64(ENTRY, ENTRY);
+    let read = b.s.vmemmap.list(&mut b.w.m).unwrap_err();
+    assert!(read.len() <= 2, "{read:?}");
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        [
+            "sparse_vmemmap_mapped_once",
+            "sparse_vmemmap_backings",
+            "sparse_pfn_round_trip"
+        ]
+    );
+    assert!(
+        check(&checks, "sparse_vmemmap_backings")
+            .diag
+            .starts_with("vmemmap_list is corrupt: it goes on past ")
+    );
+}
+
+#[test]
+fn list_cut_short() {
+    // 64K pages: 32 entries, the newest (entry 31) first. Cut the list after it.
+    let mut b = boot(&Layout::one_node(2 * G).vmemmap_64k(), Order::V419);
+    let chunk = va(b.s.vmemmap.list_chunks[0].0);
+    let head = chunk + 31 * 24;
+    assert_eq!(b.w.m.read_u64(head), chunk + 30 * 24);
+    b.w.m.write_u64(head, 0);
+    let last = b.s.vmemmap.blocks[31];
+    assert_eq!(
+        b.s.vmemmap.list(&mut b.w.m),
+        Ok(std::vec![(last.phys, last.virt)])
+    );
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        [
+            "sparse_vmemmap_mapped_once",
+            "sparse_vmemmap_backings",
+            "sparse_pfn_round_trip"
+        ]
+    );
+    let first = b.s.vmemmap.blocks[0];
+    assert_eq!(
+        check(&checks, "sparse_vmemmap_mapped_once").diag,
+        "vmemmap page 0xf000000000000000: 0 backings in vmemmap_list, 1 entries in the hash \
+         table (1 primary, 0 secondary) (and 30 more)"
+    );
+    // The blocks sorted by address: the lowest is the last allocated but one.
+    let lowest = b.s.vmemmap.blocks[30];
+    assert_eq!(
+        check(&checks, "sparse_vmemmap_backings").diag,
+        std::format!(
+            "block at {:#x} for {:#x} is not in vmemmap_list (and 30 more)",
+            lowest.phys,
+            lowest.virt
+        )
+    );
+    assert_eq!(
+        check(&checks, "sparse_pfn_round_trip").diag,
+        std::format!(
+            "pfn 0x0: vmemmap page {:#x} has 0 backings in vmemmap_list (and 247 more)",
+            first.virt
+        )
+    );
+}
+
+#[test]
+fn list_entry_with_a_wrong_page() {
+    let mut b = two_gig(Order::V419);
+    // The entry says the block backs the next 16M vmemmap page.
+    b.w.m.write_u64(ENTRY + 16, VMEMMAP + 0x100_0000);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        [
+            "sparse_vmemmap_mapped_once",
+            "sparse_vmemmap_backings",
+            "sparse_pfn_round_trip"
+        ]
+    );
+    assert_eq!(
+        check(&checks, "sparse_vmemmap_backings").diag,
+        "block at 0x7e000000 for 0xf000000000000000 is not in vmemmap_list (and 1 more)"
+    );
+}
+
+#[test]
+fn mutated_section_mem_map() {
+    let mut b = two_gig(Order::V419);
+    let a7 = b.s.sections.nr_to_section(&mut b.w.m, 7).unwrap();
+    assert_eq!(a7, 0xc000_0000_7ffd_c070);
+    assert_eq!(b.w.m.read_u64(a7), 0xf000_0000_0000_0007);
+    // HAS_MEM_MAP cleared: no longer valid (and memblock's free pages in the valid
+    // sections no longer match the struct pages initialised).
+    b.w.m.write_u64(a7, 0xf000_0000_0000_0005);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        [
+            "sparse_sections_valid",
+            "sparse_pfn_round_trip",
+            "sparse_struct_pages"
+        ]
+    );
+    assert_eq!(
+        check(&checks, "sparse_sections_valid").diag,
+        "section 7 [mem 0x0000000007000000-0x0000000007ffffff]: section_mem_map \
+         0xf000000000000005, want 0xf000000000000007 (no memory map)"
+    );
+    assert_eq!(
+        check(&checks, "sparse_pfn_round_trip").diag,
+        "section 7 [mem 0x0000000007000000-0x0000000007ffffff]: no memory map to look up"
+    );
+    // A map one section off: still valid, wrong encoded map.
+    b.w.m.write_u64(a7, 0xf000_0000_0000_4007);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        ["sparse_sections_valid", "sparse_pfn_round_trip"]
+    );
+    assert_eq!(
+        check(&checks, "sparse_sections_valid").diag,
+        "section 7 [mem 0x0000000007000000-0x0000000007ffffff]: section_mem_map \
+         0xf000000000004007, want 0xf000000000000007"
+    );
+    assert_eq!(
+        check(&checks, "sparse_pfn_round_trip").diag,
+        "section 7 [mem 0x0000000007000000-0x0000000007ffffff]: decoded map \
+         0xf000000000020000, vmemmap has 0xf00000000001c000"
+    );
+    // The early node left in: the map bits are not the vmemmap's.
+    b.w.m.write_u64(a7, 0xf000_0000_0000_0007);
+    let a9 = b.s.sections.nr_to_section(&mut b.w.m, 9).unwrap();
+    b.w.m.write_u64(a9, 0x5);
+    let checks = rerun_checks(&mut b);
+    assert!(check(&checks, "sparse_sections_valid").diag.starts_with(
+        "section 9 [mem 0x0000000009000000-0x0000000009ffffff]: section_mem_map 0x5,"
+    ));
+}
+
+#[test]
+fn mutated_usemap_pointers() {
+    let mut b = two_gig(Order::V419);
+    let a3 = b.s.sections.nr_to_section(&mut b.w.m, 3).unwrap();
+    assert_eq!(b.w.m.read_u64(a3 + 8), 0xc000_0000_7ffd_bc18);
+    // Section 3 now shares section 4's usemap.
+    b.w.m.write_u64(a3 + 8, 0xc000_0000_7ffd_bc20);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_usemaps"]);
+    assert_eq!(
+        check(&checks, "sparse_usemaps").diag,
+        "two sections share the usemap at 0xc00000007ffdbc20"
+    );
+    // Outside every usemap allocation.
+    b.w.m.write_u64(a3 + 8, va(0x1000));
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        check(&checks, "sparse_usemaps").diag,
+        "section 3 [mem 0x0000000003000000-0x0000000003ffffff]: usemap 0xc000000000001000 is \
+         outside every usemap allocation"
+    );
+    // None.
+    b.w.m.write_u64(a3 + 8, 0);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        check(&checks, "sparse_usemaps").diag,
+        "section 3 [mem 0x0000000003000000-0x0000000003ffffff]: no usemap"
+    );
+    // The last usemap straddling the allocation's end.
+    b.w.m.write_u64(a3 + 8, 0xc000_0000_7ffd_bc18);
+    let a127 = b.s.sections.nr_to_section(&mut b.w.m, 127).unwrap();
+    b.w.m.write_u64(a127 + 8, 0xc000_0000_7ffd_bffc);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_usemaps"]);
+}
+
+#[test]
+fn second_hash_entry_for_a_vmemmap_page() {
+    let mut b = two_gig(Order::V419);
+    // Another copy of the vmemmap's entry, in its secondary group.
+    let vsid = kernel_vsid(VMEMMAP, Ssize::S1T).unwrap();
+    let hash = hpt_hash(hpt_vpn(VMEMMAP, vsid, Ssize::S1T), 24, Ssize::S1T);
+    let secondary = hpteg(hash, b.w.geo.hash_mask, true);
+    let mut e = b.w.m.h_read(0x642f8).unwrap();
+    e.v = (e.v & !0x60) | HPTE_V_SECONDARY;
+    b.w.m.h_enter(0, secondary, e).unwrap();
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_vmemmap_mapped_once"]);
+    assert_eq!(
+        check(&checks, "sparse_vmemmap_mapped_once").diag,
+        "vmemmap page 0xf000000000000000: 1 backings in vmemmap_list, 2 entries in the hash \
+         table (1 primary, 1 secondary)"
+    );
+}
+
+#[test]
+fn block_no_longer_reserved() {
+    let mut b = two_gig(Order::V419);
+    b.w.mb.free(0x7e00_0000, 16 * M, "test").unwrap();
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        ["sparse_vmemmap_backings", "sparse_struct_pages"]
+    );
+    assert_eq!(
+        check(&checks, "sparse_vmemmap_backings").diag,
+        "block [mem 0x000000007e000000-0x000000007effffff] is not reserved in memblock"
+    );
+    assert_eq!(
+        check(&checks, "sparse_struct_pages").diag,
+        "32768 struct pages for 128 valid sections (want 32768): 32476 free (memblock: 32732), \
+         292 reserved"
+    );
+}
+
+#[test]
+fn block_overlapping_an_earlier_reservation() {
+    let mut b = two_gig(Order::V419);
+    // As if firmware had reserved memory inside the block before sparse init.
+    b.w.reserved_before.push((0x7e80_0000, 0x1000));
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_vmemmap_backings"]);
+    assert_eq!(
+        check(&checks, "sparse_vmemmap_backings").diag,
+        "block [mem 0x000000007e000000-0x000000007effffff] overlaps reservation [mem \
+         0x000000007e800000-0x000000007e800fff]"
+    );
+}
+
+#[test]
+fn struct_page_counts_that_do_not_add_up() {
+    let mut b = two_gig(Order::V419);
+    let good = b.memmap;
+    for bad in [
+        MemmapStats {
+            pages: good.pages - 1,
+            free: good.free - 1,
+            ..good
+        },
+        MemmapStats {
+            free: good.free + 1,
+            ..good
+        },
+        MemmapStats {
+            free: good.free - 1,
+            reserved: good.reserved + 1,
+            ..good
+        },
+    ] {
+        let checks = b.w.checks(&b.s, bad);
+        assert_eq!(failed(&checks), ["sparse_struct_pages"], "{bad:?}");
+    }
+}
+
+#[test]
+fn memmap_size_counts_vmemmap_pages() {
+    // 64G: 4096 sections x 16K = 64M = four 16M pages; on 2G 2M rounds up to one page.
+    let mut b = two_gig(Order::V419);
+    assert_eq!(
+        check(&b.checks, "sparse_memmap_size").diag,
+        "memmap 16384 KiB in 1 blocks; 128 sections x 16 KiB = 2048 KiB rounded up to 1 vmemmap \
+         pages of 16M = 16384 KiB"
+    );
+    // A second block recorded by the kernel for the same page is one too many.
+    let extra = b.s.vmemmap.blocks[0];
+    b.s.vmemmap.blocks.push(extra);
+    let checks = rerun_checks(&mut b);
+    assert!(failed(&checks).contains(&"sparse_memmap_size"));
+}
+
+#[test]
+fn poisoned_memory_is_what_fresh_memory_reads() {
+    // Sanity of the fixture: memory nobody wrote reads as poison, so code that relies on
+    // zeroed memory it did not zero shows up.
+    let mut b = two_gig(Order::V419);
+    assert_eq!(b.w.m.read_u64(va(0x7d00_0000)), POISON);
+    // The second backing slot of the list chunk was never written.
+    assert_eq!(b.w.m.read_u64(ENTRY + 24), POISON);
+}
+
+#[test]
+fn list_pointer_to_garbage_is_reported_not_a_crash() {
+    let mut b = two_gig(Order::V419);
+    // The next pointer taken from never-written memory: 0x6b6b6b6b6b6b6b6b.
+    b.w.m.write_u64(ENTRY, POISON);
+    assert_eq!(
+        b.s.vmemmap.list(&mut b.w.m),
+        Err(std::vec![(0x7e00_0000, VMEMMAP)])
+    );
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        [
+            "sparse_vmemmap_mapped_once",
+            "sparse_vmemmap_backings",
+            "sparse_pfn_round_trip"
+        ]
+    );
+}
+
+#[test]
+fn usemap_pointer_to_garbage_is_reported_not_a_crash() {
+    let mut b = two_gig(Order::V419);
+    let a3 = b.s.sections.nr_to_section(&mut b.w.m, 3).unwrap();
+    b.w.m.write_u64(a3 + 8, POISON);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_usemaps"]);
+    assert_eq!(
+        check(&checks, "sparse_usemaps").diag,
+        "section 3 [mem 0x0000000003000000-0x0000000003ffffff]: usemap 0x6b6b6b6b6b6b6b6b is \
+         outside every usemap allocation"
+    );
+}
+
+#[test]
+fn list_one_entry_longer_than_the_blocks_is_corrupt() {
+    let mut b = two_gig(Order::V419);
+    // A second, never-allocated backing in the chunk's next slot, linked after the
+    // only real one.
+    b.w.m.write_u64(ENTRY + 24, 0);
+    b.w.m.write_u64(ENTRY + 32, 0x1000_0000);
+    b.w.m.write_u64(ENTRY + 40, VMEMMAP + 0x100_0000);
+    b.w.m.write_u64(ENTRY, ENTRY + 24);
+    assert_eq!(b.s.vmemmap.blocks.len(), 1);
+    assert_eq!(
+        b.s.vmemmap.list(&mut b.w.m),
+        Err(std::vec![(0x7e00_0000, VMEMMAP)])
+    );
+}
+
+#[test]
+fn nomap_memory_counts_the_same_in_memmap_and_check() {
+    let l = Layout::one_node(2 * G);
+    let mut w = World::new(&l);
+    w.mb.mark_nomap(0x1000_0000, 16 * M).unwrap();
+    let (s, _) = w.init(Order::V419);
+    let (_, checks) = w.finish(&s);
+    assert_all_ok(&checks, "NOMAP");
+}
