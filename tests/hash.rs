@@ -1,8 +1,9 @@
 //! QEMU tests of the hash MMU: across CPUs, memory sizes, page-size caps and segment
 //! sizes the kernel boots with translation on and its self-checks pass; its report lines
 //! match Linux's choice for the machine (read from QEMU's own device tree); every
-//! `hash_debug` line is checked against the portable arithmetic and replayed into the
-//! host model of the hypervisor's table, which must pick the same slot.
+//! `hash_debug` line (the linear mapping's, then the vmemmap's from sparse init) is
+//! checked against the portable arithmetic and replayed into the host model of the
+//! hypervisor's table, which must pick the same slot.
 
 use qemu_harness::check;
 use qemu_harness::testing::{boot, expect_failure, expect_success, has, log_path};
@@ -17,6 +18,10 @@ use sparsek::mm::hash::model::HptModel;
 use sparsek::mm::hash::{CpuMmuInfo, HashGeometry, Psize, Ssize};
 
 const PAGE_OFFSET: u64 = 0xc000_0000_0000_0000;
+const VMEMMAP_BASE: u64 = 0xf000_0000_0000_0000;
+/// Bytes of memory map (64-byte struct pages) per 16 MiB section of 64K pages.
+const SECTION_MEMMAP: u64 = 256 * 64;
+const SECTION_SIZE: u64 = 16 << 20;
 
 struct Config {
     name: String,
@@ -62,6 +67,13 @@ impl Config {
         } else {
             Psize::P64K
         }
+    }
+
+    /// Vmemmap pages bolted by sparse init: the memory maps of the sections of RAM
+    /// (from 0, in whole sections) rounded up to vmemmap pages.
+    fn vmemmap_pages(&self) -> u64 {
+        let memmap = self.memory.div_ceil(SECTION_SIZE) * SECTION_MEMMAP;
+        memmap.div_ceil(1 << self.vmemmap().shift())
     }
 
     fn ssize(&self) -> Ssize {
@@ -204,7 +216,8 @@ fn run_machine(c: &Config, m: Machine) {
     }
 }
 
-/// Every `hash-mmu: bolt` line: the linear mapping in order, each vsid and group as the
+/// Every `hash-mmu: bolt` line: the linear mapping in order, then the vmemmap's pages
+/// (sparse init bolts them after translation is on), each vsid and group as the
 /// arithmetic says, each slot the one the model of the hypervisor's table picks.
 fn check_bolt_lines(name: &str, c: &Config, info: &CpuMmuInfo, msgs: &[&str], pages: u64) {
     let lines: Vec<&str> = msgs
@@ -212,10 +225,11 @@ fn check_bolt_lines(name: &str, c: &Config, info: &CpuMmuInfo, msgs: &[&str], pa
         .copied()
         .filter(|l| l.starts_with("hash-mmu: bolt "))
         .collect();
+    let vmemmap_pages = c.vmemmap_pages();
     check!(
         name,
-        lines.len() as u64 == pages,
-        "{} bolt lines for {pages} pages",
+        lines.len() as u64 == pages + vmemmap_pages,
+        "{} bolt lines for {pages} linear and {vmemmap_pages} vmemmap pages",
         lines.len()
     );
     let geo = HashGeometry {
@@ -223,14 +237,29 @@ fn check_bolt_lines(name: &str, c: &Config, info: &CpuMmuInfo, msgs: &[&str], pa
         hash_mask: info.hash_mask(),
     };
     let mut model = HptModel::new(info.pft_size, &info.page_sizes.segments, &[(0, c.memory)]);
-    let psize = c.linear();
     let ssize = c.ssize();
+    let mut backings = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let b = parse_bolt(line)
             .unwrap_or_else(|| panic!("malformed '{line}' (log: {})", log_path(name).display()));
-        let ea = PAGE_OFFSET + ((i as u64) << psize.shift());
+        let (ea, psize) = match (i as u64).checked_sub(pages) {
+            None => (PAGE_OFFSET + ((i as u64) << c.linear().shift()), c.linear()),
+            Some(j) => (VMEMMAP_BASE + (j << c.vmemmap().shift()), c.vmemmap()),
+        };
         check!(name, b.ea == ea, "line {i}: ea {:#x}, want {ea:#x}", b.ea);
-        check!(name, b.pa == ea - PAGE_OFFSET, "line {i}: pa {:#x}", b.pa);
+        if ea >= VMEMMAP_BASE {
+            // A block of its own size, in RAM, no two the same.
+            let size = 1u64 << psize.shift();
+            check!(
+                name,
+                b.pa.is_multiple_of(size) && b.pa + size <= c.memory && !backings.contains(&b.pa),
+                "line {i}: vmemmap backing pa {:#x}",
+                b.pa
+            );
+            backings.push(b.pa);
+        } else {
+            check!(name, b.pa == ea - PAGE_OFFSET, "line {i}: pa {:#x}", b.pa);
+        }
         check!(name, b.psize == psize.name(), "line {i}: psize {}", b.psize);
         check!(name, b.ssize == ssize.name(), "line {i}: ssize {}", b.ssize);
         let vsid = kernel_vsid(ea, ssize).unwrap();
@@ -269,39 +298,28 @@ fn check_bolt_lines(name: &str, c: &Config, info: &CpuMmuInfo, msgs: &[&str], pa
     }
 }
 
-/// KTAP version line, plan, every result `ok`.
+/// One KTAP document, every suite and case ok (each plan matching its results): the
+/// `hash` suite with its three cases, then `sparse`.
 fn expect_ktap_ok(name: &str, o: &Outcome) {
-    let msgs: Vec<&str> = o.messages().collect();
-    let at = msgs
-        .iter()
-        .position(|l| *l == "KTAP version 1")
-        .unwrap_or_else(|| panic!("no KTAP output (log: {})", log_path(name).display()));
-    let plan: usize = msgs[at + 1]
-        .strip_prefix("1..")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no KTAP plan (log: {})", log_path(name).display()));
-    check!(name, plan >= 3, "plan {plan}");
-    for i in 1..=plan {
-        let line = msgs[at + 1 + i];
-        check!(
-            name,
-            line.starts_with(&format!("ok {i} ")),
-            "KTAP result {i}: '{line}'"
-        );
-    }
-    for test in [
-        "hash_translation_on",
-        "hash_linear_map_rw",
-        "hash_bolted_read_back",
-    ] {
-        check!(
-            name,
-            msgs[at + 2..=at + 1 + plan]
-                .iter()
-                .any(|l| l.split(' ').nth(2) == Some(test)),
-            "no KTAP result for {test}"
-        );
-    }
+    let doc = qemu_harness::testing::expect_ktap_ok(name, o);
+    check!(
+        name,
+        doc.names() == ["hash", "sparse"],
+        "KTAP suites {:?}",
+        doc.names()
+    );
+    let hash = doc.suite("hash").expect("a subtest");
+    check!(
+        name,
+        hash.names()
+            == [
+                "hash_translation_on",
+                "hash_linear_map_rw",
+                "hash_bolted_read_back"
+            ],
+        "hash suite cases {:?}",
+        hash.names()
+    );
 }
 
 const G: u64 = 1 << 30;

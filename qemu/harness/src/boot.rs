@@ -76,6 +76,10 @@ impl Outcome {
     pub fn messages(&self) -> impl Iterator<Item = &str> {
         self.kernel_lines().map(strip_timestamp)
     }
+    /// The boot's KTAP document (the self-checks), parsed strictly.
+    pub fn ktap(&self) -> Result<crate::ktap::Document, crate::ktap::Error> {
+        crate::ktap::parse(&self.console)
+    }
 }
 
 /// Is this a printk line (`[SSSSS.UUUUUU] `)?

@@ -21,6 +21,13 @@ options:
   --smp N            number of CPUs
   --maxmem SIZE      allow hot-pluggable memory up to SIZE (-m X,slots=4,maxmem=SIZE)
   --dimm SIZE        cold-plug a pc-dimm of SIZE (repeatable; needs --maxmem)
+  --reserve-off      back guest RAM with memory-backend-ram objects with reserve=off
+                     (-object memory-backend-ram,id=ram,size=SIZE,reserve=off
+                     -machine memory-backend=ram; --numa nodes' and --dimm backends get
+                     reserve=off too): QEMU reserves no host swap for the guest, so a
+                     guest larger than the host can reserve starts (e.g. -m 64G on a
+                     24 GiB host, where plain -m 64G fails with \"cannot set up guest
+                     memory\"); host memory is used only where the guest writes
   --append \"ARGS\"    kernel command line
   --initrd FILE      initrd image
   --timeout SECONDS  kill QEMU after this long (default 60; none with --gdb)
@@ -81,6 +88,7 @@ pub fn parse_run_args<I: IntoIterator<Item = String>>(args: I) -> Result<RunArgs
             }
             "--maxmem" => m.maxmem = Some(parse_size(&value("--maxmem")?)?),
             "--dimm" => m.dimms.push(parse_size(&value("--dimm")?)?),
+            "--reserve-off" => m.reserve_off = true,
             "--append" => m.append = value("--append")?,
             "--initrd" => m.initrd = Some(PathBuf::from(value("--initrd")?)),
             "--timeout" => {
@@ -180,7 +188,42 @@ mod tests {
         assert_eq!(a.machine.firmware, Firmware::Slof);
         assert_eq!(a.machine.memory, 2 << 30);
         assert!(a.machine.hpt_16m);
+        assert!(!a.machine.reserve_off);
         assert_eq!(a.timeout, Some(DEFAULT_TIMEOUT));
+    }
+
+    #[test]
+    fn reserve_off_for_guests_larger_than_the_host() {
+        let a = parse(&["--vof", "-m", "64G", "--reserve-off"]).unwrap();
+        assert!(a.machine.reserve_off);
+        assert_eq!(a.machine.memory, 64 << 30);
+        let line = a
+            .machine
+            .qemu_args(std::path::Path::new("k"), None)
+            .join(" ");
+        assert!(
+            line.contains(
+                "-m 65536M -object memory-backend-ram,id=ram,size=65536M,reserve=off \
+                 -machine memory-backend=ram -kernel k"
+            ),
+            "{line}"
+        );
+        // With --numa the nodes' backends carry it.
+        let a = parse(&["--reserve-off", "--numa", "16G,48G"]).unwrap();
+        let line = a
+            .machine
+            .qemu_args(std::path::Path::new("k"), None)
+            .join(" ");
+        assert!(
+            line.contains(
+                "-m 65536M -object memory-backend-ram,id=ram-node0,size=16384M,reserve=off \
+                 -numa node,nodeid=0,memdev=ram-node0 \
+                 -object memory-backend-ram,id=ram-node1,size=49152M,reserve=off"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("memory-backend=ram"), "{line}");
+        assert!(RUN_USAGE.contains("--reserve-off"));
     }
 
     #[test]

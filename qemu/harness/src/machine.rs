@@ -31,6 +31,13 @@ pub struct Machine {
     pub maxmem: Option<u64>,
     /// Cold-plugged `pc-dimm` devices (bytes each); needs `maxmem`.
     pub dimms: Vec<u64>,
+    /// Back guest RAM with `memory-backend-ram` objects created with `reserve=off`, so
+    /// that QEMU does not reserve swap space for it: a guest larger than the host can
+    /// reserve (64G on a 24 GiB host: plain `-m 64G` fails with "cannot set up guest
+    /// memory") still starts, and host memory is only used where the guest writes. Without
+    /// NUMA nodes: `-object memory-backend-ram,id=ram,size=SIZE,reserve=off -machine
+    /// memory-backend=ram`; NUMA nodes' and DIMMs' backends get `reserve=off` too.
+    pub reserve_off: bool,
     pub append: String,
     pub initrd: Option<PathBuf>,
     /// Start QEMU's gdbstub on tcp::1234 and wait for a debugger.
@@ -50,6 +57,7 @@ impl Default for Machine {
             smp: 1,
             maxmem: None,
             dimms: Vec::new(),
+            reserve_off: false,
             append: String::new(),
             initrd: None,
             gdb: false,
@@ -102,7 +110,19 @@ fn mib(bytes: u64) -> String {
     format!("{}M", bytes >> 20)
 }
 
+/// The id of the machine's RAM backend when [`Machine::reserve_off`] makes one.
+pub const MAIN_RAM_ID: &str = "ram";
+
 impl Machine {
+    /// A `memory-backend-ram` object's properties (`reserve=off` when asked).
+    fn ram_backend(&self, id: &str, size: u64) -> String {
+        let mut o = format!("memory-backend-ram,id={id},size={}", mib(size));
+        if self.reserve_off {
+            o.push_str(",reserve=off");
+        }
+        o
+    }
+
     /// The `-M` argument.
     pub fn machine_arg(&self) -> String {
         let mut m = String::from("pseries");
@@ -140,10 +160,19 @@ impl Machine {
         if self.smp > 1 {
             a.extend(["-smp".into(), self.smp.to_string()]);
         }
+        // NUMA nodes bring their own backends (and QEMU refuses a machine backend then).
+        if self.reserve_off && self.numa.is_empty() {
+            a.extend([
+                "-object".into(),
+                self.ram_backend(MAIN_RAM_ID, self.memory),
+                "-machine".into(),
+                format!("memory-backend={MAIN_RAM_ID}"),
+            ]);
+        }
         for (i, &size) in self.numa.iter().enumerate() {
             a.extend([
                 "-object".into(),
-                format!("memory-backend-ram,id=ram-node{i},size={}", mib(size)),
+                self.ram_backend(&format!("ram-node{i}"), size),
                 "-numa".into(),
                 format!("node,nodeid={i},memdev=ram-node{i}"),
             ]);
@@ -151,7 +180,7 @@ impl Machine {
         for (i, &size) in self.dimms.iter().enumerate() {
             a.extend([
                 "-object".into(),
-                format!("memory-backend-ram,id=dimm{i}-mem,size={}", mib(size)),
+                self.ram_backend(&format!("dimm{i}-mem"), size),
                 "-device".into(),
                 format!("pc-dimm,id=dimm{i},memdev=dimm{i}-mem"),
             ]);
@@ -281,6 +310,69 @@ mod tests {
         assert!(line.contains("size=2048M -numa node,nodeid=1,memdev=ram-node1"));
         assert!(line.contains("-append 'debug a=\"b c\"'"));
         assert!(line.ends_with("-s -S -d int"));
+    }
+
+    #[test]
+    fn reserve_off_backs_ram_with_unreserved_objects() {
+        let big = Machine {
+            firmware: Firmware::Vof,
+            memory: 64 << 30,
+            reserve_off: true,
+            ..Machine::default()
+        };
+        let line = shell_quote(&big.qemu_args(Path::new("/k"), None));
+        assert!(
+            line.contains(
+                " -m 65536M -object memory-backend-ram,id=ram,size=65536M,reserve=off \
+                 -machine memory-backend=ram -kernel /k"
+            ),
+            "{line}"
+        );
+        // Off by default: plain -m, no backend object.
+        let plain = Machine {
+            reserve_off: false,
+            ..big.clone()
+        };
+        let line = shell_quote(&plain.qemu_args(Path::new("/k"), None));
+        assert!(line.contains(" -m 65536M -kernel /k"), "{line}");
+        assert!(!line.contains("memory-backend") && !line.contains("reserve="));
+        // With NUMA the nodes' own backends are unreserved and no machine backend is set
+        // (QEMU refuses one next to -numa memdev=).
+        let numa = Machine {
+            numa: vec![8 << 30, 24 << 30, 32 << 30],
+            ..big.clone()
+        };
+        let a = numa.qemu_args(Path::new("/k"), None);
+        let line = shell_quote(&a);
+        assert!(
+            line.contains(
+                " -m 65536M -object memory-backend-ram,id=ram-node0,size=8192M,reserve=off \
+             -numa node,nodeid=0,memdev=ram-node0 \
+             -object memory-backend-ram,id=ram-node1,size=24576M,reserve=off \
+             -numa node,nodeid=1,memdev=ram-node1 \
+             -object memory-backend-ram,id=ram-node2,size=32768M,reserve=off \
+             -numa node,nodeid=2,memdev=ram-node2 -kernel"
+            ),
+            "{line}"
+        );
+        assert!(
+            !a.iter().any(|x| x.starts_with("memory-backend=")),
+            "{line}"
+        );
+        // DIMMs' backends too; the machine's RAM keeps its own.
+        let dimms = Machine {
+            maxmem: Some(8 << 30),
+            dimms: vec![1 << 30],
+            memory: 2 << 30,
+            ..big
+        };
+        let line = shell_quote(&dimms.qemu_args(Path::new("/k"), None));
+        assert!(line.contains(
+            " -m 2048M,slots=4,maxmem=8192M -object memory-backend-ram,id=ram,size=2048M,reserve=off \
+             -machine memory-backend=ram \
+             -object memory-backend-ram,id=dimm0-mem,size=1024M,reserve=off \
+             -device pc-dimm,id=dimm0,memdev=dimm0-mem"
+        ), "{line}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::ktap::Document;
 use crate::{BootOptions, Firmware, Machine, Outcome, Verdict, repo_root, test_kernel};
 
 /// Assert with the test's log path in the message.
@@ -100,4 +101,18 @@ pub fn expect_failure(name: &str, o: &Outcome, reason: &str) {
         !msgs.contains(&"reboot: Power down"),
         "powered down after a panic"
     );
+}
+
+/// The boot's one KTAP document; malformed or missing output fails the test.
+pub fn ktap(name: &str, o: &Outcome) -> Document {
+    o.ktap()
+        .unwrap_or_else(|e| panic!("{e} (log: {})", log_path(name).display()))
+}
+
+/// The boot's KTAP document with every suite and case `ok` (the parser has checked that
+/// each plan matches its results); returned for the caller's own checks.
+pub fn expect_ktap_ok(name: &str, o: &Outcome) -> Document {
+    let doc = ktap(name, o);
+    check!(name, doc.all_ok(), "KTAP failures: {:?}", doc.failures());
+    doc
 }

@@ -55,6 +55,15 @@ fn main() {
                 o.duration.as_secs_f64(),
                 log.display()
             );
+            if o.verdict == qemu_harness::Verdict::QemuError
+                && o.stderr.contains("cannot set up guest memory")
+                && !args.machine.reserve_off
+            {
+                eprintln!(
+                    "qemu/run: the host cannot reserve the guest's memory; --reserve-off \
+                     backs it without a reservation"
+                );
+            }
             exit(o.verdict.exit_code());
         }
         Err(e) => {
