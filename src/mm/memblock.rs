@@ -695,6 +695,9 @@ impl Memblock {
 
     fn no_space(&self, request: &AllocError, start: u64, end: u64) -> AllocError {
         let (window_start, window_end) = self.window(start, end);
+        // The window as far as memory goes: with the limit lifted it would otherwise
+        // end at 2^64 - 1, which says nothing.
+        let window_end = window_end.min(self.end_of_dram().max(window_start));
         let largest_free = self
             .free_ranges(NUMA_NO_NODE)
             .map(|r| {

@@ -737,7 +737,7 @@ fn alloc_never_below_page_size() {
         format!("{err}"),
         "memblock_alloc_try_nid: Failed to allocate 0x0000000000001000 bytes align=0x1000 \
          nid=-1 from=0x0000000000000000 max_addr=0x0000000000000000 test: largest free \
-         block in [0x0000000000010000-0xfffffffffffffffe] is 0x0 bytes \
+         block in [0x0000000000010000-0x000000000001ffff] is 0x0 bytes \
          (current_limit=0xffffffffffffffff)"
     );
     assert_eq!(

@@ -171,7 +171,7 @@ fn mmotm_2g_16m_reproduces_the_2018_report() {
     let oom = "memblock_alloc_try_nid: Failed to allocate 0x0000000001000000 bytes \
                align=0x1000000 nid=0 from=0x0000000000000000 max_addr=0x0000000000000000 \
                vmemmap_alloc_block: largest free block in \
-               [0x0000000000010000-0xfffffffffffffffe] is 0xfc0000 bytes \
+               [0x0000000000010000-0x000000007fffffff] is 0xfc0000 bytes \
                (current_limit=0xffffffffffffffff)";
     assert_eq!(w.count(Level::Debug, oom), 2);
     // Nothing else was said above debug level.

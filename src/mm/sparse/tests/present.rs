@@ -180,7 +180,7 @@ fn pointer_array_allocation_failure() {
         "cannot allocate memory_present (0x4000 bytes): memblock_alloc_try_nid: Failed to \
          allocate 0x0000000000004000 bytes align=0x80 nid=-1 from=0x0000000000000000 \
          max_addr=0x0000000000000000 memory_present: largest free block in \
-         [0x0000000000010000-0xfffffffffffffffe] is 0x0 bytes \
+         [0x0000000000010000-0x000000007fffffff] is 0x0 bytes \
          (current_limit=0xffffffffffffffff)"
     );
     assert_eq!(s.array_pa(), None);
