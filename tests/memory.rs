@@ -6,7 +6,8 @@
 use qemu_harness::check;
 use qemu_harness::testing::{boot, expect_success, has};
 use qemu_harness::{Firmware, Machine, Outcome, repo_root};
-use sparsek::fdt::Fdt;
+
+mod common;
 
 const G: u64 = 1 << 30;
 const M: u64 = 1 << 20;
@@ -54,44 +55,11 @@ fn dumped(o: &Outcome, kind: &str) -> Vec<Region> {
 /// Memory as QEMU's own tree describes it: every `memory` node's `reg`, the node from
 /// `ibm,associativity` at the first reference point; touching ranges of one node merged.
 fn described(name: &str, m: &Machine) -> Vec<Region> {
-    let file = repo_root().join(format!("target/qemu/tests/{name}.dtb"));
-    let blob = m.dump_dtb(&file).expect("dumpdtb");
-    let fdt = Fdt::new(&blob).unwrap();
-    let cells = |p: &[u8]| -> Vec<u32> {
-        p.chunks(4)
-            .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
-            .collect()
-    };
-    let rtas = fdt.find_node("/rtas").unwrap().unwrap();
-    let refp = rtas
-        .property("ibm,associativity-reference-points")
-        .unwrap()
-        .unwrap();
-    let depth = cells(refp.value)[0] as usize;
-    let mut out: Vec<Region> = Vec::new();
-    for n in fdt.root().children() {
-        let n = n.unwrap();
-        let ty = n.property("device_type").unwrap();
-        if ty.and_then(|p| p.as_str()) != Some("memory") {
-            continue;
-        }
-        let reg = cells(n.property("reg").unwrap().unwrap().value);
-        let assoc = cells(n.property("ibm,associativity").unwrap().unwrap().value);
-        for e in reg.chunks(4) {
-            let base = ((e[0] as u64) << 32) | e[1] as u64;
-            let size = ((e[2] as u64) << 32) | e[3] as u64;
-            out.push((base, base + size, assoc[depth] as i32, 0));
-        }
-    }
-    out.sort();
-    out.dedup_by(|next, prev| {
-        let joins = prev.1 == next.0 && prev.2 == next.2;
-        if joins {
-            prev.1 = next.1;
-        }
-        joins
-    });
-    out
+    let (_, regions) = common::dumped_memory(name, m);
+    regions
+        .into_iter()
+        .map(|(b, e, nid)| (b, e, nid as i32, 0))
+        .collect()
 }
 
 fn machine(firmware: Firmware, memory: u64, numa: &[u64], smp: u32) -> Machine {

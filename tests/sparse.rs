@@ -11,9 +11,11 @@ use std::collections::BTreeSet;
 use qemu_harness::check;
 use qemu_harness::ktap::Document;
 use qemu_harness::testing::{boot, expect_failure, expect_ktap_ok, expect_success, has, ktap};
-use qemu_harness::{Firmware, Machine, Outcome, repo_root};
+use qemu_harness::{Firmware, Machine, Outcome};
 
 use sparsek::fdt::Fdt;
+
+mod common;
 use sparsek::mm::hash::{CpuMmuInfo, Psize};
 
 const G: u64 = 1 << 30;
@@ -123,45 +125,9 @@ struct Layout {
 
 impl Layout {
     fn of(name: &str, m: &Machine) -> Layout {
-        let file = repo_root().join(format!("target/qemu/tests/{name}.dtb"));
-        let blob = m.dump_dtb(&file).expect("dumpdtb");
+        let (blob, mut regions) = common::dumped_memory(name, m);
+        regions.retain(|r| r.1 > r.0);
         let fdt = Fdt::new(&blob).unwrap();
-        let cells = |p: &[u8]| -> Vec<u32> {
-            p.chunks(4)
-                .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
-                .collect()
-        };
-        let rtas = fdt.find_node("/rtas").unwrap().unwrap();
-        let refp = rtas
-            .property("ibm,associativity-reference-points")
-            .unwrap()
-            .unwrap();
-        let depth = cells(refp.value)[0] as usize;
-        let mut regions = Vec::new();
-        for n in fdt.root().children() {
-            let n = n.unwrap();
-            let ty = n.property("device_type").unwrap();
-            if ty.and_then(|p| p.as_str()) != Some("memory") {
-                continue;
-            }
-            let reg = cells(n.property("reg").unwrap().unwrap().value);
-            let assoc = cells(n.property("ibm,associativity").unwrap().unwrap().value);
-            for e in reg.chunks(4) {
-                let base = ((e[0] as u64) << 32) | e[1] as u64;
-                let size = ((e[2] as u64) << 32) | e[3] as u64;
-                if size > 0 {
-                    regions.push((base, base + size, assoc[depth]));
-                }
-            }
-        }
-        regions.sort();
-        regions.dedup_by(|next, prev| {
-            let joins = prev.1 == next.0 && prev.2 == next.2;
-            if joins {
-                prev.1 = next.1;
-            }
-            joins
-        });
         let info = CpuMmuInfo::from_fdt(&fdt).unwrap();
         Layout {
             regions,
