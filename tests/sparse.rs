@@ -762,12 +762,25 @@ fn mmotm_on_the_2018_machine_reproduces_the_report() {
             msgs.get(i + 1)
         );
     }
+    // htab_remove_mapping then takes out the first entry of the group: the first block.
     let ninth = starts[8];
+    let first = msgs[starts[0]].strip_prefix(&start_prefix).and_then(hex);
+    let removed = msgs
+        .get(ninth + 2)
+        .and_then(|m| m.strip_prefix("htab_remove_mapping: removed 0xf000000000000000 from ptex "))
+        .and_then(|m| m.split_once(" (phys "))
+        .and_then(|(_, p)| hex(p.trim_end_matches(')')));
     check!(
         name,
-        msgs.get(ninth + 2) == Some(&"vmemmap_populate: Unable to create vmemmap mapping: -1"),
-        "after the failure: {:?}",
+        removed.is_some() && removed == first,
+        "after the failure: {:?}, want the removal of phys {first:#x?}",
         msgs.get(ninth + 2)
+    );
+    check!(
+        name,
+        msgs.get(ninth + 3) == Some(&"vmemmap_populate: Unable to create vmemmap mapping: -1"),
+        "after the removal: {:?}",
+        msgs.get(ninth + 3)
     );
 
     // The summary agrees with the debug lines.

@@ -373,7 +373,13 @@ pub fn htab_remove_mapping<M: Machine + ?Sized>(
         match found {
             None => missing = true,
             Some(ptex) => match ctx.m.h_remove(H_AVPN, ptex, want) {
-                Ok(_) => removed += 1,
+                Ok(e) => {
+                    removed += 1;
+                    ctx.debug(format_args!(
+                        "htab_remove_mapping: removed {ea:#x} from ptex {ptex:#x} (phys {:#x})",
+                        e.r & crate::mm::hash::hpte::HPTE_R_RPN & !(psize.size() - 1)
+                    ));
+                }
                 Err(status) => return Err(RemoveError::Hypervisor { ptex, status }),
             },
         }

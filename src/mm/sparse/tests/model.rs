@@ -81,6 +81,8 @@ fn full_group_then_remove_takes_the_first_entry() {
         [
             "hash__vmemmap_create_mapping: start 0xf000000000000000 size 0x1000000 phys 0x76000000",
             "hash__vmemmap_create_mapping: failed -1",
+            // The reference's group 0x642f8: slot 0 held the first block.
+            "htab_remove_mapping: removed 0xf000000000000000 from ptex 0x642f8 (phys 0x7e000000)",
         ]
     );
     assert_eq!((vm.mappings, vm.map_failures, vm.removed), (8, 1, 1));

@@ -121,20 +121,22 @@ fn mmotm_2g_16m_reproduces_the_2018_report() {
         ]
     );
     assert_eq!(
-        all[24..30],
+        all[24..31],
         [
             "vmemmap_populate f000000000000000..f000000000024000, node 0",
             "      * f000000000000000..f000000001000000 allocated at c000000076000000",
             "hash__vmemmap_create_mapping: start 0xf000000000000000 size 0x1000000 phys 0x76000000",
             FAILED_1,
+            "htab_remove_mapping: removed 0xf000000000000000 from ptex 0x642f8 (phys 0x7e000000)",
             UNABLE,
             MMOTM_BACKING_FAILED,
         ]
     );
     let idx = all.iter().position(|s| *s == FAILED_1).unwrap();
     assert_eq!(w.log[idx].0, Level::Debug);
-    assert_eq!(w.log[idx + 1].0, Level::Warning);
-    assert_eq!(w.log[idx + 2].0, Level::Err);
+    assert_eq!(w.log[idx + 1].0, Level::Debug);
+    assert_eq!(w.log[idx + 2].0, Level::Warning);
+    assert_eq!(w.log[idx + 3].0, Level::Err);
 
     // Every section populated once, its end growing by 0x4000 (16K of struct pages).
     let populates = w.starting("vmemmap_populate f");
