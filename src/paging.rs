@@ -58,7 +58,9 @@ pub fn paging_init(mb: &mut Memblock, order: Order) -> Vec<Check> {
         sparse
             .memblocks_present(&mut ctx)
             .unwrap_or_else(|e| arch::fatal_fmt(format_args!("memblocks_present: {e}")));
-        sparse.sparse_init(&mut ctx)
+        sparse
+            .sparse_init(&mut ctx)
+            .unwrap_or_else(|e| arch::fatal_fmt(format_args!("{e}")))
     };
     report.time_us = (arch::now_ns() - t0) / 1000;
     pr_info!("{report}");

@@ -439,11 +439,6 @@ fn memmap_size(inp: &Inputs<'_>) -> Check {
 /// memblock's free memory in whole pages within those sections.
 fn struct_pages<M: Machine + ?Sized>(m: &mut M, inp: &Inputs<'_>) -> Check {
     let st = inp.memmap;
-    let valid_sections = st.sections;
-    let want_pages = valid_sections * PAGES_PER_SECTION;
-    // Free whole pages computed here from memblock's arrays (not its iterators): each
-    // memory region that is not NOMAP, minus every reservation, rounded in to whole
-    // pages, counted in the valid sections.
     let valid: Vec<u64> = inp
         .sparse
         .present
@@ -451,45 +446,101 @@ fn struct_pages<M: Machine + ?Sized>(m: &mut M, inp: &Inputs<'_>) -> Check {
         .copied()
         .filter(|&p| inp.sparse.sections.get(m, p).valid())
         .collect();
-    let mut free = 0u64;
+    let want_pages = valid.len() as u64 * PAGES_PER_SECTION;
+    // Free whole pages computed here from memblock's arrays (not its iterators): each
+    // memory region that is not NOMAP, minus every reservation, rounded in to whole
+    // pages; as sorted pfn ranges.
     let reserved = inp.mb.reserved();
+    let mut free_pfns: Vec<(u64, u64)> = Vec::new();
     for r in inp.mb.memory() {
         if r.flags.contains(RegionFlags::NOMAP) {
             continue;
         }
-        let mut pieces: Vec<(u64, u64)> = Vec::new();
         let mut cur = r.base;
+        let mut piece = |s: u64, e: u64| {
+            let (s, e) = (s.div_ceil(PAGE_SIZE), e >> PAGE_SHIFT);
+            if s < e {
+                free_pfns.push((s, e));
+            }
+        };
         for x in reserved
             .iter()
             .filter(|x| x.end() > r.base && x.base < r.end())
         {
             if x.base > cur {
-                pieces.push((cur, x.base));
+                piece(cur, x.base);
             }
             cur = cur.max(x.end());
         }
         if cur < r.end() {
-            pieces.push((cur, r.end()));
+            piece(cur, r.end());
         }
-        for (s, e) in pieces {
-            let (mut pfn, e) = (s.div_ceil(PAGE_SIZE), e >> PAGE_SHIFT);
-            while pfn < e {
-                let pnum = pfn_to_section_nr(pfn);
-                let sec_end = section_nr_to_pfn(pnum + 1).min(e);
-                if valid.binary_search(&pnum).is_ok() {
-                    free += sec_end - pfn;
-                }
-                pfn = sec_end;
+    }
+    free_pfns.sort_unstable();
+    // Every struct page, read back through the vmemmap: initialised (refcount 1,
+    // mapcount -1, zone Normal), and PG_reserved exactly where memblock has no free page.
+    let (mut read_reserved, mut read_free, mut free) = (0u64, 0u64, 0u64);
+    let mut p = Problems::new();
+    let mut fi = 0;
+    for &pnum in &valid {
+        let first = section_nr_to_pfn(pnum);
+        for pfn in first..first + PAGES_PER_SECTION {
+            while fi < free_pfns.len() && free_pfns[fi].1 <= pfn {
+                fi += 1;
+            }
+            let memblock_free = fi < free_pfns.len() && free_pfns[fi].0 <= pfn;
+            free += u64::from(memblock_free);
+            let ea = pfn_to_page(pfn);
+            let flags = m.read_u64(ea);
+            let counts = m.read_u64(ea + 48);
+            let page = super::page::Page::from_words([flags, 0, 0, 0, 0, 0, counts, 0]);
+            if page.refcount != 1 || page.mapcount != -1 || page.zone() != Some(Zone::Normal) {
+                p.add(|| {
+                    format!("pfn {pfn:#x}: not initialised (flags {flags:#x}, counts {counts:#x})")
+                });
+                continue;
+            }
+            if page.reserved() {
+                read_reserved += 1;
+            } else {
+                read_free += 1;
+            }
+            if page.reserved() == memblock_free {
+                p.add(|| {
+                    format!(
+                        "pfn {pfn:#x}: PG_reserved {} but memblock has it {}",
+                        if page.reserved() { "set" } else { "clear" },
+                        if memblock_free {
+                            "free"
+                        } else {
+                            "reserved or not memory"
+                        }
+                    )
+                });
             }
         }
     }
-    let ok = st.pages == want_pages && st.free + st.reserved == st.pages && st.free == free;
-    Check::new(
-        "sparse_struct_pages",
-        ok,
-        format!(
-            "{} struct pages for {valid_sections} valid sections (want {want_pages}): {} free (memblock: {free}), {} reserved",
-            st.pages, st.free, st.reserved
+    if (valid.len() as u64, read_free, read_reserved) != (st.sections, st.free, st.reserved) {
+        p.add(|| {
+            format!(
+                "memmap_init reported {} sections, {} free, {} reserved",
+                st.sections, st.free, st.reserved
+            )
+        });
+    }
+    let summary = format!(
+        "{} struct pages read through the vmemmap for {} valid sections (want {want_pages}): {read_free} free (memblock: {free}, memmap_init: {}), {read_reserved} reserved (memmap_init: {})",
+        read_free + read_reserved,
+        valid.len(),
+        st.free,
+        st.reserved
+    );
+    match p.first {
+        None => Check::new("sparse_struct_pages", true, summary),
+        Some(first) => Check::new(
+            "sparse_struct_pages",
+            false,
+            format!("{summary}; {first} ({} problems)", p.count),
         ),
-    )
+    }
 }

@@ -24,6 +24,10 @@ use super::mem_section::{MemSections, SectionError};
 use super::section::*;
 use super::vmemmap::{Vmemmap, pfn_to_page, vmemmap_populate};
 
+/// v4.18's `NR_MEM_SECTIONS` (its MAX_PHYSMEM_BITS was 46): the length of its
+/// `usemap_map`, one pointer per possible section (32 MiB).
+pub const V418_NR_MEM_SECTIONS: u64 = 1 << (46 - SECTION_SIZE_BITS);
+
 /// The orderings; their names are a contract (`sparse_init=`, the `sparse_init:` line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Order {
@@ -95,6 +99,23 @@ pub struct Sparse {
     pub present: Vec<u64>,
     /// Node of each run, in order (for `nodes=`).
     pub runs: Vec<NodeRun>,
+    /// The orderings' temporary arrays `(pa, size, name)`, in allocation order; freed
+    /// again before sparse_init returns.
+    pub temporaries: Vec<(u64, u64, &'static str)>,
+}
+
+/// An ordering's temporary pointer array could not be allocated: Linux panics with
+/// `can not allocate <what>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TempAllocError {
+    pub what: &'static str,
+    pub error: alloc::boxed::Box<crate::mm::memblock::AllocError>,
+}
+
+impl fmt::Display for TempAllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "can not allocate {} ({})", self.what, self.error)
+    }
 }
 
 /// The summary of one sparse_init, printed as the `sparse_init:` line.
@@ -144,6 +165,7 @@ impl Sparse {
             usemaps: Vec::new(),
             present: Vec::new(),
             runs: Vec::new(),
+            temporaries: Vec::new(),
         }
     }
 
@@ -155,16 +177,22 @@ impl Sparse {
         self.sections.memblocks_present(ctx)
     }
 
-    /// Run sparse_init in this model's ordering and summarise it.
-    pub fn sparse_init<M: Machine + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>) -> Report {
+    /// Run sparse_init in this model's ordering and summarise it. The only error is
+    /// the one Linux panics on: an ordering's temporary pointer array that cannot be
+    /// allocated (`can not allocate usemap_map`); everything else is reported in the
+    /// log and the summary.
+    pub fn sparse_init<M: Machine + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, M>,
+    ) -> Result<Report, TempAllocError> {
         self.present = self.sections.present_sections(ctx.m);
         self.runs = node_runs(&self.sections, ctx.m, &self.present);
         match self.order {
             Order::V419 => self.init_v419(ctx),
-            Order::V418 => self.init_v418(ctx),
-            Order::Mmotm20180710 => self.init_mmotm(ctx),
+            Order::V418 => self.init_v418(ctx)?,
+            Order::Mmotm20180710 => self.init_mmotm(ctx)?,
         }
-        self.report(ctx.m)
+        Ok(self.report(ctx.m))
     }
 
     /// The counts of the `sparse_init:` line, from the kernel's records and the table.
@@ -316,18 +344,25 @@ impl Sparse {
         out
     }
 
-    /// v4.18: all usemaps, then per present section populate + init at once; a
-    /// section that fails is dropped alone.
-    fn init_v418<M: Machine + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>) {
+    /// v4.18: its `usemap_map` (a pointer per possible section), all usemaps, then per
+    /// present section populate + init at once. A section whose usemap failed is skipped
+    /// and stays present without a memory map; one whose memory map failed is cleared
+    /// (by `sparse_early_mem_map_alloc`).
+    fn init_v418<M: Machine + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, M>,
+    ) -> Result<(), TempAllocError> {
+        let map_size = 8 * V418_NR_MEM_SECTIONS;
+        let usemap_map = self.temp_alloc(ctx, map_size, "usemap_map")?;
         let usemaps = self.all_usemaps(ctx);
         let present = self.present.clone();
         let nids = super::memmap::section_nids(self);
         for (i, &pnum) in present.iter().enumerate() {
             let Some(usemap) = usemaps[i] else {
-                self.clear_section(ctx, pnum);
                 continue;
             };
             let Some(map) = self.populate(ctx, pnum, nids[i]) else {
+                // sparse_early_mem_map_alloc() clears the section itself.
                 ctx.err(format_args!(
                     "sparse_early_mem_map_alloc: sparsemem memory map backing failed some memory will not be available"
                 ));
@@ -336,12 +371,21 @@ impl Sparse {
             };
             self.init_one_section(ctx, pnum, map, usemap);
         }
+        self.temp_free(ctx, usemap_map, map_size, "usemap_map");
+        Ok(())
     }
 
-    /// mmotm-2018-07-10: all usemaps; the memory maps of all present sections; only
-    /// then every section initialised.
-    fn init_mmotm<M: Machine + ?Sized>(&mut self, ctx: &mut Ctx<'_, M>) {
+    /// mmotm-2018-07-10: `usemap_map` and all usemaps; `map_map` and the memory maps of
+    /// all present sections; only then every section initialised (failures cleared);
+    /// both pointer arrays freed.
+    fn init_mmotm<M: Machine + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, M>,
+    ) -> Result<(), TempAllocError> {
+        let map_size = 8 * self.present.len() as u64;
+        let usemap_map = self.temp_alloc(ctx, map_size, "usemap_map")?;
         let usemaps = self.all_usemaps(ctx);
+        let map_map = self.temp_alloc(ctx, map_size, "map_map")?;
         let present = self.present.clone();
         let nids = super::memmap::section_nids(self);
         let mut maps = vec![None; present.len()];
@@ -358,6 +402,49 @@ impl Sparse {
                 (Some(usemap), Some(map)) => self.init_one_section(ctx, pnum, map, usemap),
                 _ => self.clear_section(ctx, pnum),
             }
+        }
+        self.temp_free(ctx, map_map, map_size, "map_map");
+        self.temp_free(ctx, usemap_map, map_size, "usemap_map");
+        Ok(())
+    }
+
+    /// One of the orderings' temporary pointer arrays (`memblock_virt_alloc`): reserved
+    /// where Linux reserved it, so that everything after it lands where it did in
+    /// Linux, but not written (the pointers are kept on the heap).
+    fn temp_alloc<M: Machine + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, M>,
+        size: u64,
+        what: &'static str,
+    ) -> Result<u64, TempAllocError> {
+        let p = ctx
+            .mb
+            .alloc_try_nid(
+                size,
+                SMP_CACHE_BYTES,
+                0,
+                MEMBLOCK_ALLOC_ACCESSIBLE,
+                crate::mm::memblock::NUMA_NO_NODE,
+                what,
+            )
+            .map_err(|error| TempAllocError {
+                what,
+                error: alloc::boxed::Box::new(error),
+            })?;
+        self.temporaries.push((p, size, what));
+        Ok(p)
+    }
+
+    /// `memblock_free_early()` of a temporary array.
+    fn temp_free<M: Machine + ?Sized>(
+        &mut self,
+        ctx: &mut Ctx<'_, M>,
+        p: u64,
+        size: u64,
+        what: &'static str,
+    ) {
+        if let Err(e) = ctx.mb.free(p, size, what) {
+            ctx.err(format_args!("sparse_init: cannot free {what}: {e}"));
         }
     }
 

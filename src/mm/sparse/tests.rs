@@ -21,11 +21,14 @@
 //! * [`orderings`]: the 2018 failure (mmotm) and what each ordering does on failures;
 //! * [`checks`]: struct pages and the self-checks, also on corrupted state;
 //! * [`growth`]: the work per section stays bounded as memory grows;
-//! * [`model`]: the vmemmap's hash helpers and the host machine model.
+//! * [`model`]: the vmemmap's hash helpers and the host machine model;
+//! * [`faults`]: hypercalls that fail (H_READ, H_ENTER, H_REMOVE), injected by a wrapper
+//!   around the host machine.
 
 extern crate std;
 
 mod checks;
+mod faults;
 mod growth;
 mod layout;
 mod model;
@@ -34,6 +37,7 @@ mod present;
 mod section;
 
 use core::fmt;
+use std::boxed::Box;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -49,7 +53,7 @@ use super::checks::{Inputs, sparse_selftests};
 use super::machine::{Ctx, HashParams, KernelMemory, va};
 use super::memmap::{MemmapStats, memmap_init};
 use super::model::HostMachine;
-use super::{Order, Report, Sparse};
+use super::{Order, Report, Sparse, TempAllocError};
 
 pub(super) const K: u64 = 1 << 10;
 pub(super) const M: u64 = 1 << 20;
@@ -81,6 +85,18 @@ pub(super) fn qemu_pft(ram: u64) -> u32 {
 
 /// memblock's messages are not what these tests look at.
 fn quiet(_: Level, _: fmt::Arguments<'_>) {}
+
+std::thread_local! {
+    /// memblock's lines when a test asks for them: per thread (tests run in parallel),
+    /// emptied by [`World::capture_memblock`].
+    static MEMBLOCK_LOG: core::cell::RefCell<Vec<String>> = const {
+        core::cell::RefCell::new(Vec::new())
+    };
+}
+
+fn memblock_capture(_: Level, a: fmt::Arguments<'_>) {
+    MEMBLOCK_LOG.with(|l| l.borrow_mut().push(a.to_string()));
+}
 
 /// A synthetic machine.
 #[derive(Clone, Debug)]
@@ -234,13 +250,26 @@ impl World {
         f(&mut ctx)
     }
 
-    /// `memblocks_present`, then `before` (to change the machine), then `sparse_init`.
-    pub fn init_with(&mut self, order: Order, before: impl FnOnce(&mut World)) -> (Sparse, Report) {
+    /// `memblocks_present`, then `before` (to change the machine), then `sparse_init`,
+    /// whose only error (a temporary pointer array that cannot be allocated: Linux
+    /// panics) is returned as it is.
+    pub fn try_init_with(
+        &mut self,
+        order: Order,
+        before: impl FnOnce(&mut World),
+    ) -> (Sparse, Result<Report, TempAllocError>) {
         let mut s = Sparse::new(order, self.vmemmap);
         self.with_ctx(|ctx| s.memblocks_present(ctx)).unwrap();
         before(self);
-        let r = self.with_ctx(|ctx| s.sparse_init(ctx));
-        (s, r)
+        // Boxed through the closure: the error is large (clippy's result_large_err).
+        let r = self.with_ctx(|ctx| s.sparse_init(ctx).map_err(Box::new));
+        (s, r.map_err(|e| *e))
+    }
+
+    /// [`Self::try_init_with`] where sparse_init must succeed.
+    pub fn init_with(&mut self, order: Order, before: impl FnOnce(&mut World)) -> (Sparse, Report) {
+        let (s, r) = self.try_init_with(order, before);
+        (s, r.unwrap_or_else(|e| panic!("{}: {e}", order.name())))
     }
 
     pub fn init(&mut self, order: Order) -> (Sparse, Report) {
@@ -270,6 +299,19 @@ impl World {
             memmap: st,
         };
         sparse_selftests(&mut self.m, &inp)
+    }
+
+    /// From now on memblock runs with `memblock=debug` and its lines are kept for
+    /// [`Self::memblock_lines`].
+    pub fn capture_memblock(&mut self) {
+        MEMBLOCK_LOG.with(|l| l.borrow_mut().clear());
+        self.mb.set_debug(true);
+        self.mb.set_log_sink(memblock_capture);
+    }
+
+    /// memblock's lines since [`Self::capture_memblock`].
+    pub fn memblock_lines(&self) -> Vec<String> {
+        MEMBLOCK_LOG.with(|l| l.borrow().clone())
     }
 
     /// The captured lines of `level`.

@@ -17,12 +17,13 @@
 use alloc::vec::Vec;
 
 use crate::mm::PAGE_SIZE;
+use crate::mm::hash::bolt::InsertError;
 use crate::mm::hash::hpte::{
-    HPTE_V_VALID, HPTES_PER_GROUP, PROT_KERNEL_RW, hpt_hash, hpt_vpn, hpte_encode_avpn, hpteg,
-    kernel_vsid,
+    HPTE_R_RPN, HPTE_V_VALID, HPTES_PER_GROUP, PROT_KERNEL_RW, hpt_hash, hpt_vpn, hpte_encode_avpn,
+    hpteg, kernel_vsid,
 };
 use crate::mm::hash::papr::H_AVPN;
-use crate::mm::hash::{BoltOptions, HStatus, HashPageTable, Psize, bolt_mapping};
+use crate::mm::hash::{BoltError, BoltOptions, HStatus, HashPageTable, Hpte, Psize, bolt_mapping};
 use crate::mm::memblock::MEMBLOCK_ALLOC_ACCESSIBLE;
 use crate::prom::memory::MAX_PHYSMEM_BITS;
 
@@ -312,12 +313,36 @@ pub fn hash_vmemmap_create_mapping<M: Machine + ?Sized>(
         }
         Err(e) => {
             let rc = e.code();
+            if let BoltError::Insert {
+                error: InsertError::Hypervisor(st),
+                ..
+            } = e
+            {
+                // pSeries_lpar_hpte_insert's own message for anything but a full group.
+                ctx.err(format_args!(
+                    "Failed hash pte insert with error {}",
+                    st.code()
+                ));
+            }
             vm.map_failures += 1;
             ctx.debug(format_args!("hash__vmemmap_create_mapping: failed {rc}"));
             match htab_remove_mapping(ctx, start, start + page_size) {
-                Ok(n) => vm.removed += n,
-                Err(RemoveError::NotFound) => {}
-                Err(RemoveError::Hypervisor { ptex, status }) => ctx.err(format_args!(
+                Ok(removed) | Err((removed, RemoveError::NotFound)) => {
+                    for phys in removed {
+                        vm.removed += 1;
+                        // The block whose entry went is no longer mapped (the newest
+                        // such block: an older duplicate may still be in the group).
+                        if let Some(b) = vm
+                            .blocks
+                            .iter_mut()
+                            .rev()
+                            .find(|b| b.virt == start && b.phys == phys && b.mapped)
+                        {
+                            b.mapped = false;
+                        }
+                    }
+                }
+                Err((_, RemoveError::Hypervisor { ptex, status })) => ctx.err(format_args!(
                     "htab_remove_mapping: H_REMOVE of ptex {ptex:#x} ({start:#x}) failed: {status}"
                 )),
             }
@@ -326,28 +351,30 @@ pub fn hash_vmemmap_create_mapping<M: Machine + ?Sized>(
     }
 }
 
-/// Why `htab_remove_mapping` stopped.
+/// Why `htab_remove_mapping` did not remove an entry for every page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RemoveError {
-    /// Some page had no entry (Linux `-ENOENT`).
+    /// Some page had no entry (Linux `-ENOENT`); the others were removed.
     NotFound,
-    /// A hypercall failed (Linux `BUG_ON`).
+    /// H_REMOVE failed with a status other than H_NOT_FOUND (Linux `BUG_ON`).
     Hypervisor { ptex: u64, status: HStatus },
 }
 
 /// `htab_remove_mapping()` for vmemmap pages: for each page of `[start, end)` find the
 /// first valid entry for it in its primary group (Linux's `pSeries_lpar_hpte_find`;
-/// bolted entries live there) and remove it with `H_REMOVE(H_AVPN)`. Returns the
-/// entries removed.
+/// bolted entries live there) and remove it with `H_REMOVE(H_AVPN)`. A group slot that
+/// cannot be read is reported and skipped, and H_NOT_FOUND from H_REMOVE is ignored, as
+/// in Linux. Returns the physical page of every entry removed, with the error if a page
+/// had none or H_REMOVE failed otherwise.
 pub fn htab_remove_mapping<M: Machine + ?Sized>(
     ctx: &mut Ctx<'_, M>,
     start: u64,
     end: u64,
-) -> Result<u64, RemoveError> {
+) -> Result<Vec<u64>, (Vec<u64>, RemoveError)> {
     let psize = ctx.hash.vmemmap_psize;
     let ssize = ctx.hash.ssize;
     let geo = ctx.hash.geo;
-    let mut removed = 0;
+    let mut removed = Vec::new();
     let mut missing = false;
     let mut ea = start;
     while ea < end {
@@ -359,34 +386,49 @@ pub fn htab_remove_mapping<M: Machine + ?Sized>(
         let vpn = hpt_vpn(ea, vsid, ssize);
         let want = hpte_encode_avpn(vpn, psize, ssize, &geo.sizes);
         let group = hpteg(hpt_hash(vpn, psize.shift(), ssize), geo.hash_mask, false);
+        // Linux reads the group four entries at a time (H_READ_4); a quad that cannot be
+        // read is reported by its first index and skipped whole.
         let mut found = None;
-        for ptex in group..group + HPTES_PER_GROUP {
-            match ctx.m.h_read(ptex) {
-                Ok(e) if e.v & HPTE_V_VALID != 0 && (e.v ^ want) & !0x7f == 0 => {
-                    found = Some(ptex);
-                    break;
+        'quads: for quad in (group..group + HPTES_PER_GROUP).step_by(4) {
+            let mut entries = [Hpte::default(); 4];
+            for (k, e) in entries.iter_mut().enumerate() {
+                match ctx.m.h_read(quad + k as u64) {
+                    Ok(x) => *e = x,
+                    Err(status) => {
+                        ctx.info(format_args!(
+                            "Failed to read hash page table at {quad} err {}",
+                            status.code()
+                        ));
+                        continue 'quads;
+                    }
                 }
-                Ok(_) => {}
-                Err(status) => return Err(RemoveError::Hypervisor { ptex, status }),
+            }
+            if let Some(k) = entries
+                .iter()
+                .position(|e| e.v & HPTE_V_VALID != 0 && (e.v ^ want) & !0x7f == 0)
+            {
+                found = Some(quad + k as u64);
+                break;
             }
         }
         match found {
             None => missing = true,
             Some(ptex) => match ctx.m.h_remove(H_AVPN, ptex, want) {
                 Ok(e) => {
-                    removed += 1;
+                    let phys = e.r & HPTE_R_RPN & !(psize.size() - 1);
+                    removed.push(phys);
                     ctx.debug(format_args!(
-                        "htab_remove_mapping: removed {ea:#x} from ptex {ptex:#x} (phys {:#x})",
-                        e.r & crate::mm::hash::hpte::HPTE_R_RPN & !(psize.size() - 1)
+                        "htab_remove_mapping: removed {ea:#x} from ptex {ptex:#x} (phys {phys:#x})"
                     ));
                 }
-                Err(status) => return Err(RemoveError::Hypervisor { ptex, status }),
+                Err(HStatus::NotFound) => {}
+                Err(status) => return Err((removed, RemoveError::Hypervisor { ptex, status })),
             },
         }
         ea += psize.size();
     }
     if missing {
-        Err(RemoveError::NotFound)
+        Err((removed, RemoveError::NotFound))
     } else {
         Ok(removed)
     }

@@ -157,11 +157,32 @@ fn corrupted_struct_page_fails_the_round_trip() {
     let checks = rerun_checks(&mut b);
     let diag = &check(&checks, "sparse_pfn_round_trip").diag;
     assert!(diag.ends_with(" (and 1 more)"), "{diag}");
-    // The zone bit.
+    // A refcount of 2 is not what memmap_init left: the struct page count sees it too
+    // (the node of pfn 0x500 is not its business).
+    assert_eq!(
+        failed(&checks),
+        ["sparse_pfn_round_trip", "sparse_struct_pages"]
+    );
+    assert_eq!(
+        check(&checks, "sparse_struct_pages").diag,
+        "32767 struct pages read through the vmemmap for 128 valid sections (want 32768): \
+         32475 free (memblock: 32476, memmap_init: 32476), 292 reserved (memmap_init: 292); pfn \
+         0x9ff: not initialised (flags 0x0, counts 0x2ffffffff) (2 problems)"
+    );
+    // The zone bit: a Movable page is not one memmap_init initialised.
     let mut b = two_gig(Order::V419);
     b.w.m.write_u64(pfn_to_page(0x7f00), 1 << 55);
     let checks = rerun_checks(&mut b);
-    assert_eq!(failed(&checks), ["sparse_pfn_round_trip"]);
+    assert_eq!(
+        failed(&checks),
+        ["sparse_pfn_round_trip", "sparse_struct_pages"]
+    );
+    assert_eq!(
+        check(&checks, "sparse_struct_pages").diag,
+        "32767 struct pages read through the vmemmap for 128 valid sections (want 32768): \
+         32475 free (memblock: 32476, memmap_init: 32476), 292 reserved (memmap_init: 292); pfn \
+         0x7f00: not initialised (flags 0x80000000000000, counts 0x1ffffffff) (2 problems)"
+    );
     // The list head (a page pointing elsewhere).
     let mut b = two_gig(Order::V419);
     b.w.m.write_u64(pfn_to_page(0x7fff) + 8, 0);
@@ -399,6 +420,83 @@ fn second_hash_entry_for_a_vmemmap_page() {
     );
 }
 
+/// The `sparse_struct_pages` diagnostic of the 2G machine after v4.19 with `free` and
+/// `reserved` struct pages read back (memblock and memmap_init: 32476 and 292).
+fn struct_pages_diag(pages: u64, free: u64, reserved: u64) -> String {
+    std::format!(
+        "{pages} struct pages read through the vmemmap for 128 valid sections (want 32768): \
+         {free} free (memblock: 32476, memmap_init: 32476), {reserved} reserved (memmap_init: \
+         292)"
+    )
+}
+
+#[test]
+fn struct_pages_are_read_back_not_taken_from_memmap_init() {
+    // One struct page in the middle of a section (the round trip looks only at the first
+    // and last of each), changed after memmap_init through the vmemmap as a stray
+    // store would: memmap_init's counts stay what they were, the pages do not.
+    let good = two_gig(Order::V419).memmap;
+    assert_eq!((good.free, good.reserved), (32476, 292));
+    let pfn = 0x1234;
+    let ea = pfn_to_page(pfn);
+    assert_eq!(ea, 0xf000_0000_0004_8d00);
+
+    // Its refcount (high half of word 6): 0, as if the page had been freed.
+    let mut b = two_gig(Order::V419);
+    assert_eq!(
+        b.w.m.read_u64(ea + 48),
+        0x1_ffff_ffff,
+        "refcount 1, mapcount -1"
+    );
+    b.w.m.write_u64(ea + 48, 0x0_ffff_ffff);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(b.memmap, good);
+    assert_eq!(failed(&checks), ["sparse_struct_pages"]);
+    assert_eq!(
+        check(&checks, "sparse_struct_pages").diag,
+        struct_pages_diag(32767, 32475, 292)
+            + "; pfn 0x1234: not initialised (flags 0x0, counts 0xffffffff) (2 problems)"
+    );
+
+    // Its mapcount (low half): 0, as if mapped once.
+    let mut b = two_gig(Order::V419);
+    b.w.m.write_u64(ea + 48, 0x1_0000_0000);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_struct_pages"]);
+    assert!(
+        check(&checks, "sparse_struct_pages").diag.ends_with(
+            "; pfn 0x1234: not initialised (flags 0x0, counts 0x100000000) (2 problems)"
+        )
+    );
+
+    // PG_reserved set on a free page: every page looks initialised and the total is
+    // right, but that page is free in memblock.
+    let mut b = two_gig(Order::V419);
+    assert!(!b.w.m.read_page(ea).reserved());
+    b.w.m.write_u64(ea, 1 << 11);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(b.memmap, good);
+    assert_eq!(failed(&checks), ["sparse_struct_pages"]);
+    assert_eq!(
+        check(&checks, "sparse_struct_pages").diag,
+        struct_pages_diag(32768, 32475, 293)
+            + "; pfn 0x1234: PG_reserved set but memblock has it free (2 problems)"
+    );
+
+    // PG_reserved cleared on a page of the kernel image (pfn 0x40).
+    let mut b = two_gig(Order::V419);
+    let kernel = pfn_to_page(0x40);
+    assert_eq!(b.w.m.read_u64(kernel), 0x800);
+    b.w.m.write_u64(kernel, 0);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_struct_pages"]);
+    assert_eq!(
+        check(&checks, "sparse_struct_pages").diag,
+        struct_pages_diag(32768, 32477, 291)
+            + "; pfn 0x40: PG_reserved clear but memblock has it reserved or not memory (2 problems)"
+    );
+}
+
 #[test]
 fn block_no_longer_reserved() {
     let mut b = two_gig(Order::V419);
@@ -412,10 +510,13 @@ fn block_no_longer_reserved() {
         check(&checks, "sparse_vmemmap_backings").diag,
         "block [mem 0x000000007e000000-0x000000007effffff] is not reserved in memblock"
     );
+    // The block's 256 pages are free in memblock now; their struct pages still say
+    // reserved: each one is a mismatch.
     assert_eq!(
         check(&checks, "sparse_struct_pages").diag,
-        "32768 struct pages for 128 valid sections (want 32768): 32476 free (memblock: 32732), \
-         292 reserved"
+        "32768 struct pages read through the vmemmap for 128 valid sections (want 32768): \
+         32476 free (memblock: 32732, memmap_init: 32476), 292 reserved (memmap_init: 292); pfn \
+         0x7e00: PG_reserved set but memblock has it free (256 problems)"
     );
 }
 

@@ -5,6 +5,12 @@
 //! 2G, one node: RTAS 0x7fff0000, pointer array 0x7ffec000 (16K), root 0x7ffdc000
 //! (64K), usemaps 0x7ffdbc00 (128 x 8 bytes), the 16M block 0x7e000000, the
 //! `vmemmap_list` chunk 0x7ffc0000 (64K, below the usemaps, aligned to 64K).
+//!
+//! v4.18 first takes its `usemap_map`, a pointer for each of its 2^22 possible sections
+//! (32 MiB, aligned to 128 bytes, any node) right below the root: 0x7dfdc000. Everything
+//! after it lands 32 MiB lower: usemaps 0x7dfdbc00, the block 0x7c000000 (0x7d000000
+//! would reach past the usemaps), the chunk 0x7dfc0000. The array is freed again when
+//! sparse_init returns.
 
 use std::collections::BTreeSet;
 use std::string::ToString;
@@ -122,7 +128,18 @@ pub(super) fn assert_once(b: &mut Boot, what: &str) {
     assert!(bad.is_empty(), "{what}: {bad:?}");
 }
 
-fn two_gig_golden(order: Order) {
+/// Where the 2G machine's allocations land in each ordering (see the module comment).
+struct TwoGig {
+    block: u64,
+    usemaps: u64,
+    chunk: u64,
+    temporaries: &'static [(u64, u64, &'static str)],
+    /// Struct pages: free and reserved.
+    free: u64,
+    reserved: u64,
+}
+
+fn two_gig_golden(order: Order, want: TwoGig) {
     let mut b = boot(&Layout::one_node(2 * G), order);
     assert_once(&mut b, order.name());
     assert_eq!(
@@ -137,7 +154,7 @@ fn two_gig_golden(order: Order) {
         b.s.vmemmap.blocks,
         [Block {
             virt: VMEMMAP,
-            phys: 0x7e00_0000,
+            phys: want.block,
             node: 0,
             recorded: true,
             mapped: true
@@ -146,29 +163,38 @@ fn two_gig_golden(order: Order) {
     assert_eq!(
         b.s.usemaps,
         [UsemapAlloc {
-            pa: 0x7ffd_bc00,
+            pa: want.usemaps,
             size: 0x400,
             nid: 0
         }]
     );
-    assert_eq!(b.s.vmemmap.list_chunks, [(0x7ffc_0000, 0x1_0000)]);
+    assert_eq!(b.s.vmemmap.list_chunks, [(want.chunk, 0x1_0000)]);
     assert_eq!(
         b.s.sections.allocs,
         [(0x7ffe_c000, 0x4000), (0x7ffd_c000, 0x1_0000)]
     );
+    assert_eq!(b.s.temporaries, want.temporaries);
+    // The temporary arrays are free again.
+    for &(pa, size, _) in want.temporaries {
+        assert!(!b.w.mb.is_reserved(pa, size), "{pa:#x}");
+    }
     for p in 0..128 {
         let ms = b.s.sections.get(&mut b.w.m, p);
-        assert_eq!(ms.pageblock_flags, va(0x7ffd_bc00 + 8 * p), "{p}");
+        assert_eq!(ms.pageblock_flags, va(want.usemaps + 8 * p), "{p}");
     }
-    // The reference's test vector: group 0x642f8, V 0x400a86c85f000015, R 0x7e000194.
+    // The reference's test vector: group 0x642f8, V 0x400a86c85f000015, R 0x7e000194
+    // (v4.18's block is 32M lower: R 0x7c000194).
     let bolt = b.w.bolts[0];
     assert_eq!(
         bolt.to_string(),
-        "bolt ea=0xf000000000000000 pa=0x000000007e000000 psize=16M ssize=1T vsid=0xa86c85f \
-         hpteg=0x642f8 slot=0"
+        std::format!(
+            "bolt ea=0xf000000000000000 pa={:#018x} psize=16M ssize=1T vsid=0xa86c85f \
+             hpteg=0x642f8 slot=0",
+            want.block
+        )
     );
     assert_eq!(bolt.hpte.v, 0x400a_86c8_5f00_0015);
-    assert_eq!(bolt.hpte.r, 0x7e00_0194);
+    assert_eq!(bolt.hpte.r, want.block | 0x194);
     assert_eq!(b.w.m.h_read(0x642f8).unwrap().v & HPTE_V_VALID, 1);
     // The debug lines, in the 2018 report's formats.
     let debug = b.w.lines(Level::Debug);
@@ -176,8 +202,15 @@ fn two_gig_golden(order: Order) {
         debug[..4],
         [
             "vmemmap_populate f000000000000000..f000000000004000, node 0",
-            "      * f000000000000000..f000000001000000 allocated at c00000007e000000",
-            "hash__vmemmap_create_mapping: start 0xf000000000000000 size 0x1000000 phys 0x7e000000",
+            &std::format!(
+                "      * f000000000000000..f000000001000000 allocated at {:016x}",
+                va(want.block)
+            ),
+            &std::format!(
+                "hash__vmemmap_create_mapping: start 0xf000000000000000 size 0x1000000 phys \
+                 {:#x}",
+                want.block
+            ),
             "vmemmap_populate f000000000000000..f000000000008000, node 0",
         ]
     );
@@ -187,12 +220,15 @@ fn two_gig_golden(order: Order) {
         "vmemmap_populate f000000000000000..f000000000200000, node 0"
     );
     assert_eq!(b.w.starting("vmemmap_populate ").len(), 128);
-    // Struct pages: the kernel (32 pages), the block (256), the list chunk (1) and the
-    // pages from the usemaps up to the top (3: 0x7ffd-0x7fff) are reserved.
+    assert_eq!(b.memmap.free + b.memmap.reserved, 32768);
     assert_eq!(
         b.memmap.to_string(),
-        "memmap_init: 32768 struct pages in 128 sections initialised through the vmemmap: \
-         32476 free, 292 reserved (0 of them holes)"
+        std::format!(
+            "memmap_init: 32768 struct pages in 128 sections initialised through the vmemmap: \
+             {} free, {} reserved (0 of them holes)",
+            want.free,
+            want.reserved
+        )
     );
     let diags: Vec<&str> = b.checks.iter().map(|c| c.diag.as_str()).collect();
     assert_eq!(
@@ -207,24 +243,53 @@ fn two_gig_golden(order: Order) {
              the vmemmap equal to its backing",
             "memmap 16384 KiB in 1 blocks; 128 sections x 16 KiB = 2048 KiB rounded up to 1 \
              vmemmap pages of 16M = 16384 KiB",
-            "32768 struct pages for 128 valid sections (want 32768): 32476 free (memblock: \
-             32476), 292 reserved",
+            &std::format!(
+                "32768 struct pages read through the vmemmap for 128 valid sections (want \
+                 32768): {0} free (memblock: {0}, memmap_init: {0}), {1} reserved (memmap_init: \
+                 {1})",
+                want.free,
+                want.reserved
+            ),
         ]
     );
     // The struct page of pfn 0x100 lives in the block at offset 0x4000.
     let page = b.w.m.read_page(pfn_to_page(0x100));
-    assert_eq!(b.w.m.read_u64(va(0x7e00_4000)), page.flags);
+    assert_eq!(b.w.m.read_u64(va(want.block + 0x4000)), page.flags);
     assert_eq!(page.zone(), Some(Zone::Normal));
 }
 
 #[test]
 fn v419_2g_16m() {
-    two_gig_golden(Order::V419);
+    // Struct pages: the kernel (32 pages), the block (256), the list chunk (1) and the
+    // pages from the usemaps up to the top (3: 0x7ffd-0x7fff) are reserved.
+    two_gig_golden(
+        Order::V419,
+        TwoGig {
+            block: 0x7e00_0000,
+            usemaps: 0x7ffd_bc00,
+            chunk: 0x7ffc_0000,
+            temporaries: &[],
+            free: 32476,
+            reserved: 292,
+        },
+    );
 }
 
 #[test]
 fn v418_2g_16m() {
-    two_gig_golden(Order::V418);
+    // The 32M usemap_map is free again, so the chunk (0x7dfc) and the usemaps' page
+    // (0x7dfd) are reserved on their own, and the root's page 0x7ffd alone: one more.
+    two_gig_golden(
+        Order::V418,
+        TwoGig {
+            block: 0x7c00_0000,
+            usemaps: 0x7dfd_bc00,
+            chunk: 0x7dfc_0000,
+            temporaries: &[(0x7dfd_c000, 0x200_0000, "usemap_map")],
+            free: 32475,
+            reserved: 293,
+        },
+    );
 }
 
 #[test]
@@ -238,7 +303,22 @@ fn sixty_four_gig_16m() {
         l.pft = 0x18;
         let mut b = boot_without_pages(&l, order);
         assert_once(&mut b, order.name());
-        // 4096 sections: four 16M vmemmap pages of 1024 sections each, top-down.
+        // 4096 sections: four 16M vmemmap pages of 1024 sections each, top-down. RTAS
+        // 0xfffff0000, pointer array 0xffffec000, root 0xffffdc000; v4.19's usemaps
+        // (4096 x 8 bytes) right below. v4.18's 32M usemap_map comes first
+        // (0xffdfdc000), its usemaps below it (0xffdfd4000); its first block cannot be
+        // 0xffd000000 (it would reach the usemaps), and once the list chunk is at
+        // 0xffdfc0000 the others go below 0xffc000000.
+        let (usemaps, blocks) = match order {
+            Order::V419 => (
+                0xf_fffd_4000,
+                [0xf_fe00_0000, 0xf_fd00_0000, 0xf_fc00_0000, 0xf_fb00_0000],
+            ),
+            _ => (
+                0xf_fdfd_4000,
+                [0xf_fc00_0000, 0xf_fb00_0000, 0xf_fa00_0000, 0xf_f900_0000],
+            ),
+        };
         let got: Vec<(u64, u64)> =
             b.s.vmemmap
                 .blocks
@@ -248,16 +328,26 @@ fn sixty_four_gig_16m() {
         assert_eq!(
             got,
             [
-                (VMEMMAP, 0xf_fe00_0000),
-                (VMEMMAP + 0x100_0000, 0xf_fd00_0000),
-                (VMEMMAP + 0x200_0000, 0xf_fc00_0000),
-                (VMEMMAP + 0x300_0000, 0xf_fb00_0000),
+                (VMEMMAP, blocks[0]),
+                (VMEMMAP + 0x100_0000, blocks[1]),
+                (VMEMMAP + 0x200_0000, blocks[2]),
+                (VMEMMAP + 0x300_0000, blocks[3]),
             ],
             "{}",
             order.name()
         );
-        assert_eq!(b.s.usemaps[0].pa, 0xf_fffd_4000);
+        assert_eq!(b.s.usemaps[0].pa, usemaps, "{}", order.name());
         assert_eq!(b.s.usemaps[0].size, 0x8000);
+        let chunk = match order {
+            Order::V419 => 0xf_fffc_0000,
+            _ => 0xf_fdfc_0000,
+        };
+        assert_eq!(
+            b.s.vmemmap.list_chunks,
+            [(chunk, 0x1_0000)],
+            "{}",
+            order.name()
+        );
         assert_eq!(
             b.report.to_string(),
             std::format!(
@@ -280,11 +370,26 @@ fn hole_between_ranges() {
         let mut want: Vec<u64> = (0..64).collect();
         want.extend(256..320);
         assert_eq!(b.s.present, want);
-        // Top-down over both ranges: the metadata and the block go to 4G-5G.
+        // Top-down over both ranges: the metadata and the block go to 4G-5G (pointer
+        // array 0x13fffc000, root 0x13ffec000). v4.18's 32M usemap_map takes
+        // [0x13dfec000, 0x13ffec000) first and everything else goes below it.
         assert_eq!(b.s.sections.array_pa(), Some(0x1_3fff_c000));
-        assert_eq!(b.s.usemaps[0].pa, 0x1_3ffe_bc00);
-        assert_eq!(b.s.vmemmap.blocks[0].phys, 0x1_3e00_0000);
-        assert_eq!(b.s.vmemmap.list_chunks, [(0x1_3ffd_0000, 0x1_0000)]);
+        let (usemaps, block, chunk) = match order {
+            Order::V419 => (0x1_3ffe_bc00, 0x1_3e00_0000, 0x1_3ffd_0000),
+            _ => (0x1_3dfe_bc00, 0x1_3c00_0000, 0x1_3dfd_0000),
+        };
+        assert_eq!(b.s.usemaps[0].pa, usemaps, "{}", order.name());
+        assert_eq!(b.s.vmemmap.blocks[0].phys, block, "{}", order.name());
+        assert_eq!(
+            b.s.vmemmap.list_chunks,
+            [(chunk, 0x1_0000)],
+            "{}",
+            order.name()
+        );
+        if order == Order::V418 {
+            assert_eq!(b.s.temporaries, [(0x1_3dfe_c000, 0x200_0000, "usemap_map")]);
+            assert!(!b.w.mb.is_reserved(0x1_3dfe_c000, 0x200_0000));
+        }
         assert_eq!(b.memmap.holes, 0);
         // The hole has no valid sections.
         assert!(!b.s.pfn_valid(&mut b.w.m, 64 << 8));
@@ -346,11 +451,17 @@ fn two_nodes_16m() {
         assert_eq!(b.s.runs.len(), 2);
         assert_eq!(b.s.runs[1].sections[0], 64);
         // The pointer array (any node) on top of node 1; the root, the usemaps of node 0
-        // and the block on node 0 below RTAS (0x3fff0000); node 1's usemaps on node 1.
+        // and the block on node 0 below RTAS (0x3fff0000); node 1's usemaps on node 1:
+        // right below the pointer array, or in v4.18 below its 32M usemap_map (any
+        // node, so on top of node 1: [0x7dffc000, 0x7fffc000)).
         assert_eq!(
             b.s.sections.allocs,
             [(0x7fff_c000, 0x4000), (0x3ffe_0000, 0x1_0000)]
         );
+        let node1 = match order {
+            Order::V419 => 0x7fff_be00,
+            _ => 0x7dff_be00,
+        };
         assert_eq!(
             b.s.usemaps,
             [
@@ -360,12 +471,17 @@ fn two_nodes_16m() {
                     nid: 0
                 },
                 UsemapAlloc {
-                    pa: 0x7fff_be00,
+                    pa: node1,
                     size: 0x200,
                     nid: 1
                 },
-            ]
+            ],
+            "{}",
+            order.name()
         );
+        if order == Order::V418 {
+            assert_eq!(b.s.temporaries, [(0x7dff_c000, 0x200_0000, "usemap_map")]);
+        }
         assert_eq!(b.s.vmemmap.blocks.len(), 1);
         assert_eq!(b.s.vmemmap.blocks[0].phys, 0x3e00_0000);
         assert_eq!(b.s.vmemmap.blocks[0].node, 0);

@@ -103,19 +103,22 @@ fn remove_mapping_one_entry_per_page_then_not_found() {
     create(&mut w, &mut vm, VMEMMAP, 0x7d00_0000).unwrap();
     create(&mut w, &mut vm, VMEMMAP + 0x100_0000, 0x7c00_0000).unwrap();
     let remove = |w: &mut World, s, e| w.with_ctx(|ctx| htab_remove_mapping(ctx, s, e));
-    // Two pages, one entry each.
-    assert_eq!(remove(&mut w, VMEMMAP, VMEMMAP + 0x200_0000), Ok(2));
+    // Two pages, one entry each: the first one found in each group goes.
+    assert_eq!(
+        remove(&mut w, VMEMMAP, VMEMMAP + 0x200_0000),
+        Ok(vec![0x7e00_0000, 0x7c00_0000])
+    );
     assert_eq!(count(&mut w, VMEMMAP), (1, 0));
     assert_eq!(count(&mut w, VMEMMAP + 0x100_0000), (0, 0));
     // The second page has none left: -ENOENT, after the first page's entry is gone.
     assert_eq!(
         remove(&mut w, VMEMMAP, VMEMMAP + 0x200_0000),
-        Err(RemoveError::NotFound)
+        Err((vec![0x7d00_0000], RemoveError::NotFound))
     );
     assert_eq!(count(&mut w, VMEMMAP), (0, 0));
     assert_eq!(
         remove(&mut w, VMEMMAP, VMEMMAP + 0x100_0000),
-        Err(RemoveError::NotFound)
+        Err((vec![], RemoveError::NotFound))
     );
     // The linear mapping's entries are never taken for the vmemmap's.
     assert_eq!(w.m.hpt.valid() as u64, w.linear_entries);

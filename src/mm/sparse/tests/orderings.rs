@@ -9,7 +9,14 @@
 //! 0x7e000000 down to 0x01000000 are all used (block 0 holds the kernel and starts
 //! below 64K; the top one holds RTAS and the table), then the last two sections get
 //! -ENOMEM.
+//!
+//! mmotm's temporary pointer arrays (8 bytes per present section, 1K here) sit in the
+//! top block: `usemap_map` 0x7ffdbc00 right below the root, the usemaps 0x7ffdb800,
+//! `map_map` 0x7ffdb400; both arrays are freed at the end, `map_map` first. v4.18's
+//! `usemap_map` has a pointer for every possible section: 32M, which moves everything
+//! it allocates after it 32M down.
 
+use std::collections::BTreeSet;
 use std::format;
 use std::string::String;
 use std::vec::Vec;
@@ -185,7 +192,9 @@ fn mmotm_2g_16m_reproduces_the_2018_report() {
         "sparse_init: order=mmotm-2018-07-10 sections=128 nodes=1 vmemmap_pages=126 psize=16M \
          mappings=67 map_failures=59 unbacked_sections=61 memmap=2064384K usemap=1024B time=0us"
     );
-    // 126 blocks leaked or not, all recorded; 67 mapped.
+    // 126 blocks leaked or not, all recorded; 67 were mapped, and each failure took
+    // the entry in slot 0 out again: the first block's, then each time the one that
+    // had just refilled it. Still mapped: blocks 1-7 and the last one.
     let vm = &s.vmemmap;
     assert_eq!(vm.blocks.len(), 126);
     for (k, blk) in vm.blocks.iter().enumerate() {
@@ -193,7 +202,7 @@ fn mmotm_2g_16m_reproduces_the_2018_report() {
         assert_eq!(blk.phys, 0x7e00_0000 - k as u64 * 0x100_0000);
         assert_eq!(blk.node, 0);
         assert!(blk.recorded);
-        assert_eq!(blk.mapped, outcome[k], "{k}");
+        assert_eq!(blk.mapped, (1..8).contains(&k) || k == 125, "{k}");
     }
     assert_eq!((vm.mappings, vm.map_failures, vm.removed), (67, 59, 59));
     assert_eq!(w.bolts.len(), 67);
@@ -224,15 +233,37 @@ fn mmotm_2g_16m_reproduces_the_2018_report() {
             0x7700_0000
         ]
     );
+    // The kernel's own record agrees: the blocks still mapped are exactly those whose
+    // entries are in the group.
+    let mapped: BTreeSet<u64> = vm
+        .blocks
+        .iter()
+        .filter(|b| b.mapped)
+        .map(|b| b.phys)
+        .collect();
+    assert_eq!(mapped, rpn.iter().copied().collect::<BTreeSet<u64>>());
+    assert_eq!(mapped.len(), 8);
     // QEMU's lookup takes the first match: the vmemmap now reads the last block.
     assert_eq!(w.m.translate(VMEMMAP), Some(0x0100_0000));
+    // The temporary arrays, freed again; the usemaps between them stay.
+    assert_eq!(
+        s.temporaries,
+        [
+            (0x7ffd_bc00, 0x400, "usemap_map"),
+            (0x7ffd_b400, 0x400, "map_map")
+        ]
+    );
+    assert!(!w.mb.is_reserved(0x7ffd_bc00, 0x400));
+    assert!(!w.mb.is_reserved(0x7ffd_b400, 0x400));
+    assert_eq!(s.usemaps[0].pa, 0x7ffd_b800);
+    assert!(w.mb.is_reserved(0x7ffd_b800, 0x400));
     // Sections 0-7 and the odd ones from 9 to 125 are valid; the others were dropped.
     for p in 0..128u64 {
         let ms = s.sections.get(&mut w.m, p);
         let valid = p < 8 || (p < 126 && p % 2 == 1);
         if valid {
             assert_eq!(ms.section_mem_map, 0xf000_0000_0000_0007, "{p}");
-            assert_eq!(ms.pageblock_flags, va(0x7ffd_bc00 + 8 * p), "{p}");
+            assert_eq!(ms.pageblock_flags, va(0x7ffd_b800 + 8 * p), "{p}");
         } else {
             assert_eq!(ms, Default::default(), "{p}");
         }
@@ -285,8 +316,8 @@ fn mmotm_2g_16m_reproduces_the_2018_report() {
     );
     assert_eq!(
         diag("sparse_struct_pages"),
-        "17152 struct pages for 67 valid sections (want 17152): 224 free (memblock: 224), 16928 \
-         reserved"
+        "17152 struct pages read through the vmemmap for 67 valid sections (want 17152): 224 \
+         free (memblock: 224, memmap_init: 224), 16928 reserved (memmap_init: 16928)"
     );
 }
 
@@ -416,14 +447,18 @@ fn out_of_memory_v419_drops_the_rest_of_the_node() {
 
 #[test]
 fn out_of_memory_v418_and_mmotm_try_every_section() {
-    let l = {
+    let layout = |free_from| {
         let mut l = Layout::one_node(2 * G).vmemmap_64k();
-        l.reserve.push((0, 0x7ff0_0000));
+        l.reserve.push((0, free_from));
         l
     };
-    // v4.18: the same twelve blocks, then each of the 80 remaining sections tries alone.
-    let mut w = World::new(&l);
+    // v4.18: 32M more free for its usemap_map, which takes [0x7dfdc000, 0x7ffdc000):
+    // below it the same 880K as v4.19 has, 32M lower. The same twelve blocks, then each
+    // of the 80 remaining sections tries alone.
+    let mut w = World::new(&layout(0x7df0_0000));
     let (s, r) = w.init(Order::V418);
+    assert_eq!(s.temporaries, [(0x7dfd_c000, 0x200_0000, "usemap_map")]);
+    assert_eq!(s.usemaps[0].pa, 0x7dfd_bc00);
     assert_eq!(
         (r.vmemmap_pages, r.mappings, r.unbacked_sections),
         (12, 12, 80)
@@ -431,9 +466,35 @@ fn out_of_memory_v418_and_mmotm_try_every_section() {
     assert_eq!(w.count(Level::Err, V418_BACKING_FAILED), 80);
     assert_eq!(w.lines(Level::Err).len(), 80);
     assert_eq!(w.starting("vmemmap_populate f").len(), 128);
-    assert_eq!(s.vmemmap.blocks[11].phys, 0x7ff0_0000);
-    // mmotm: every section backs its own page: twelve blocks serve sections 0-11 only.
-    let mut w = World::new(&l);
+    let phys: Vec<u64> = s.vmemmap.blocks.iter().map(|b| b.phys).collect();
+    let mut want = std::vec![0x7dfc_0000];
+    want.extend((0..11).map(|i| 0x7dfa_0000 - i * 0x1_0000));
+    assert_eq!(phys, want);
+    assert_eq!(s.vmemmap.list_chunks, [(0x7dfb_0000, 0x1_0000)]);
+    // Its usemap_map is free again once sparse_init is done (too late for the
+    // sections that ran out of memory while it was reserved).
+    assert!(!w.mb.is_reserved(0x7dfd_c000, 0x200_0000));
+    for p in 0..128 {
+        assert_eq!(s.pfn_valid(&mut w.m, p << 8), p < 48, "{p}");
+    }
+    // The failed sections are cleared: v4.18's sparse_early_mem_map_alloc() sets
+    // section_mem_map to 0 after a memory map failure (only a usemap failure leaves the
+    // section present).
+    let ms = s.sections.get(&mut w.m, 48);
+    assert_eq!((ms.section_mem_map, ms.pageblock_flags), (0, 0));
+    // Nothing crashes afterwards.
+    let (st, checks) = w.finish(&s);
+    assert_eq!(st.sections, 48);
+    assert_eq!(
+        check(&checks, "sparse_sections_valid").diag,
+        "section 48 [mem 0x0000000030000000-0x0000000030ffffff]: section_mem_map 0x0, want \
+         0xf000000000000007 (no memory map) (and 79 more)"
+    );
+
+    // mmotm: its arrays are 1K each and fit above the blocks (usemap_map 0x7ffdbc00,
+    // usemaps 0x7ffdb800, map_map 0x7ffdb400): the same room as v4.19 for 64K blocks.
+    // Every section backs its own page: twelve blocks serve sections 0-11 only.
+    let mut w = World::new(&layout(0x7ff0_0000));
     let (s, r) = w.init(Order::Mmotm20180710);
     assert_eq!(
         (r.vmemmap_pages, r.mappings, r.unbacked_sections),
@@ -458,6 +519,15 @@ fn out_of_memory_v418_and_mmotm_try_every_section() {
             VMEMMAP + 0x2_0000
         ]
     );
+    assert_eq!(
+        s.temporaries,
+        [
+            (0x7ffd_bc00, 0x400, "usemap_map"),
+            (0x7ffd_b400, 0x400, "map_map")
+        ]
+    );
+    // mmotm clears what failed.
+    assert_eq!(s.sections.get(&mut w.m, 12), Default::default());
     // Nothing crashes afterwards.
     let (st, checks) = w.finish(&s);
     assert_eq!(st.sections, 12);
@@ -550,26 +620,36 @@ fn full_group_v419_drops_the_rest_v418_only_the_failing_sections() {
     );
 }
 
+/// Two nodes of 1G: sections 0-63 on node 0, 64-127 on node 1.
+fn two_nodes() -> Layout {
+    Layout::new(&[(0, G, 0), (G, G, 1)])
+}
+
+/// memblock's message on 2G when no free block holds `size` bytes asked by `caller` (any
+/// node, 128-byte aligned, as the temporary arrays are asked for); `largest` is the
+/// largest free block there is.
+fn no_room(size: u64, caller: &str, largest: u64) -> String {
+    format!(
+        "memblock_alloc_try_nid: Failed to allocate {size:#018x} bytes align=0x80 nid=-1 \
+         from=0x0000000000000000 max_addr=0x0000000000000000 {caller}: largest free block in \
+         [0x0000000000010000-0x000000007fffffff] is {largest:#x} bytes \
+         (current_limit=0xffffffffffffffff)"
+    )
+}
+
 #[test]
 fn usemap_allocation_failure_messages() {
-    // Two nodes, all memory reserved once the sections are marked present.
-    let l = Layout::new(&[(0, G, 0), (G, G, 1)]);
-    let run = |order| {
-        let mut w = World::new(&l);
-        let (s, r) = w.init_with(order, |w| reserve_all_but(w, &[]));
-        assert_eq!(
-            (r.sections, r.unbacked_sections),
-            (128, 128),
-            "{}",
-            order.name()
-        );
-        assert!(s.usemaps.is_empty());
-        let (st, checks) = w.finish(&s);
-        assert_eq!(st.pages, 0);
-        assert!(!check(&checks, "sparse_sections_valid").ok);
-        (w, r)
-    };
-    let (w, r) = run(Order::V419);
+    // Two nodes, all memory reserved once the sections are marked present but what the
+    // ordering's temporary array needs.
+    let l = two_nodes();
+    let usemap_failed = "sparse_early_usemaps_alloc_node: allocation failed";
+    let alloc_failed = "memblock_alloc_try_nid: Failed to allocate 0x0000000000000200 bytes";
+
+    // v4.19 has no temporary array.
+    let mut w = World::new(&l);
+    let (s, r) = w.init_with(Order::V419, |w| reserve_all_but(w, &[]));
+    assert_eq!((r.sections, r.unbacked_sections), (128, 128));
+    assert!(s.usemaps.is_empty() && s.temporaries.is_empty());
     assert_eq!(
         w.lines(Level::Err),
         [
@@ -581,30 +661,111 @@ fn usemap_allocation_failure_messages() {
     assert!(w.starting("vmemmap_populate").is_empty());
     assert_eq!(r.vmemmap_pages, 0);
     // The allocation failure itself, at debug level.
-    assert_eq!(
-        w.starting("memblock_alloc_try_nid: Failed to allocate 0x0000000000000200 bytes")
-            .len(),
-        2
-    );
+    assert_eq!(w.starting(alloc_failed).len(), 2);
+    // v4.19 clears the sections it could not initialise.
+    assert_eq!(s.sections.get(&mut w.m, 0), Default::default());
+    let (st, checks) = w.finish(&s);
+    assert_eq!(st.pages, 0);
+    assert!(!check(&checks, "sparse_sections_valid").ok);
 
-    let (w, r) = run(Order::V418);
-    assert_eq!(
-        w.lines(Level::Warning),
-        ["sparse_early_usemaps_alloc_node: allocation failed"; 2]
-    );
+    // v4.18 with exactly its 32M usemap_map free: then no usemap fits.
+    let mut w = World::new(&l);
+    let keep = (0x2000_0000, 32 * M);
+    let (s, r) = w.init_with(Order::V418, |w| reserve_all_but(w, &[keep]));
+    assert_eq!((r.sections, r.unbacked_sections), (128, 128));
+    assert_eq!(s.temporaries, [(keep.0, keep.1, "usemap_map")]);
+    assert!(s.usemaps.is_empty());
+    assert_eq!(w.lines(Level::Warning), [usemap_failed; 2]);
     assert!(w.lines(Level::Err).is_empty());
+    assert_eq!(w.starting(alloc_failed).len(), 2);
+    // No memory map is even tried.
     assert!(w.starting("vmemmap_populate").is_empty());
     assert_eq!(r.vmemmap_pages, 0);
-
-    // mmotm populates every section's memory map regardless, and runs out of memory.
-    let (w, r) = run(Order::Mmotm20180710);
+    // Free again afterwards.
+    assert!(!w.mb.is_reserved(keep.0, keep.1));
+    // v4.18 `continue`d past a section without a usemap: still present, with its early
+    // node, and without a memory map (node 1: 1 << 3 | ONLINE | PRESENT).
+    for p in 0..128u64 {
+        let ms = s.sections.get(&mut w.m, p);
+        let want = if p < 64 { 0x5 } else { 0xd };
+        assert_eq!((ms.section_mem_map, ms.pageblock_flags), (want, 0), "{p}");
+        assert!(ms.present() && !ms.valid(), "{p}");
+        assert_eq!(ms.early_nid(), i32::from(p >= 64), "{p}");
+    }
+    let (st, checks) = w.finish(&s);
+    assert_eq!(st.pages, 0);
     assert_eq!(
-        w.lines(Level::Warning),
-        ["sparse_early_usemaps_alloc_node: allocation failed"; 2]
+        check(&checks, "sparse_sections_valid").diag,
+        "section 0 [mem 0x0000000000000000-0x0000000000ffffff]: section_mem_map 0x5, want \
+         0xf000000000000007 (no memory map) (and 127 more)"
     );
-    assert_eq!(w.count(Level::Err, MMOTM_BACKING_FAILED), 128);
-    assert_eq!(w.starting("vmemmap_populate f").len(), 128);
-    assert_eq!(r.vmemmap_pages, 0);
+
+    // mmotm with exactly its 1K usemap_map free: the usemaps fail, and map_map (as large
+    // as both nodes' usemaps together) cannot be allocated either. Linux panics before
+    // any memory map is populated.
+    let mut w = World::new(&l);
+    let keep = (0x2000_0000, 0x400);
+    let (s, r) = w.try_init_with(Order::Mmotm20180710, |w| reserve_all_but(w, &[keep]));
+    let e = r.unwrap_err();
+    assert_eq!(e.what, "map_map");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "can not allocate map_map ({})",
+            no_room(0x400, "map_map", 0)
+        )
+    );
+    assert_eq!(s.temporaries, [(keep.0, keep.1, "usemap_map")]);
+    assert!(s.usemaps.is_empty());
+    assert_eq!(w.lines(Level::Warning), [usemap_failed; 2]);
+    assert!(w.lines(Level::Err).is_empty());
+    assert!(w.starting("vmemmap_populate").is_empty());
+    assert!(s.vmemmap.blocks.is_empty());
+}
+
+#[test]
+fn temporary_arrays_that_do_not_fit_are_errors() {
+    let l = two_nodes();
+    // v4.18 with less than 32M free: its usemap_map is the first thing it asks for.
+    for keep in [std::vec![], std::vec![(0x2000_0000, 32 * M - 64 * K)]] {
+        let largest = keep.first().map_or(0, |k| k.1);
+        let mut w = World::new(&l);
+        let (s, r) = w.try_init_with(Order::V418, |w| reserve_all_but(w, &keep));
+        let e = r.unwrap_err();
+        assert_eq!(e.what, "usemap_map");
+        assert_eq!(e.error.size, 32 * M);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "can not allocate usemap_map ({})",
+                no_room(0x200_0000, "usemap_map", largest)
+            )
+        );
+        // Nothing else was tried, nothing said, the sections left as they were.
+        assert!(s.temporaries.is_empty() && s.usemaps.is_empty());
+        assert!(w.log.is_empty(), "{:?}", w.log);
+        assert_eq!(s.sections.get(&mut w.m, 64).section_mem_map, 0xd);
+    }
+    // 32M free, but not 128-byte aligned at either end: no room either.
+    let mut w = World::new(&l);
+    let (_, r) = w.try_init_with(Order::V418, |w| {
+        reserve_all_but(w, &[(0x2000_0040, 32 * M)])
+    });
+    assert_eq!(r.unwrap_err().what, "usemap_map");
+
+    // mmotm with nothing free: its 1K usemap_map (8 bytes x 128 present sections).
+    let mut w = World::new(&l);
+    let (s, r) = w.try_init_with(Order::Mmotm20180710, |w| reserve_all_but(w, &[]));
+    let e = r.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "can not allocate usemap_map ({})",
+            no_room(0x400, "usemap_map", 0)
+        )
+    );
+    assert!(s.temporaries.is_empty());
+    assert!(w.log.is_empty());
 }
 
 #[test]
@@ -640,7 +801,9 @@ fn nothing_present() {
     for order in Order::ALL {
         let mut w = World::new(&Layout::one_node(2 * G));
         let mut s = Sparse::new(order, Psize::P16M);
-        let r = w.with_ctx(|ctx| s.sparse_init(ctx));
+        let r = w
+            .with_ctx(|ctx| s.sparse_init(ctx).map_err(|e| e.to_string()))
+            .unwrap();
         assert_eq!(
             r.to_string(),
             format!(
@@ -654,4 +817,97 @@ fn nothing_present() {
         assert_eq!(st, Default::default());
         assert_all_ok(&checks, order.name());
     }
+}
+
+#[test]
+fn v418_usemap_map_first_and_freed_at_the_end() {
+    // The whole of v4.18's memblock traffic on 2G: the 32M usemap_map before anything
+    // else (any node, right below the root at 0x7ffdc000), the usemaps, the block and
+    // the list chunk below it, and the usemap_map freed last.
+    let mut w = World::new(&Layout::one_node(2 * G));
+    let (s, _) = w.init_with(Order::V418, |w| w.capture_memblock());
+    assert_eq!(
+        w.memblock_lines(),
+        [
+            "memblock_alloc_try_nid: 33554432 bytes align=0x80 nid=-1 from=0x0000000000000000 \
+             max_addr=0x0000000000000000 usemap_map",
+            "memblock_reserve: [0x000000007dfdc000-0x000000007ffdbfff] memblock_alloc_range_nid",
+            "memblock_alloc_try_nid: 1024 bytes align=0x80 nid=0 from=0x0000000000000000 \
+             max_addr=0x0000000000000000 sparse_early_usemaps_alloc_pgdat_section",
+            "memblock_reserve: [0x000000007dfdbc00-0x000000007dfdbfff] memblock_alloc_range_nid",
+            "memblock_alloc_try_nid: 16777216 bytes align=0x1000000 nid=0 \
+             from=0x0000000000000000 max_addr=0x0000000000000000 vmemmap_alloc_block",
+            "memblock_reserve: [0x000000007c000000-0x000000007cffffff] memblock_alloc_range_nid",
+            "memblock_alloc_try_nid: 65536 bytes align=0x10000 nid=0 from=0x0000000000000000 \
+             max_addr=0x0000000000000000 vmemmap_list_alloc",
+            "memblock_reserve: [0x000000007dfc0000-0x000000007dfcffff] memblock_alloc_range_nid",
+            "memblock_phys_free: [0x000000007dfdc000-0x000000007ffdbfff] usemap_map",
+        ]
+    );
+    assert_eq!(s.temporaries, [(0x7dfd_c000, 0x200_0000, "usemap_map")]);
+    // memblock's reservations afterwards: the kernel, the block, the chunk, the usemaps
+    // and the top (root, pointer array, RTAS); no trace of the usemap_map.
+    let reserved: Vec<(u64, u64)> = w.mb.reserved().iter().map(|r| (r.base, r.size)).collect();
+    assert_eq!(
+        reserved,
+        [
+            KERNEL,
+            (0x7c00_0000, 0x100_0000),
+            (0x7dfc_0000, 0x1_0000),
+            (0x7dfd_bc00, 0x400),
+            (0x7ffd_c000, 0x2_4000)
+        ]
+    );
+}
+
+#[test]
+fn mmotm_temporary_arrays_in_order() {
+    // usemap_map, the usemaps, map_map, then the memory maps; at the end map_map is
+    // freed first, then usemap_map (the 2018 machine: its 126 blocks in between).
+    let mut w = World::new(&Layout::one_node(2 * G));
+    let (s, _) = w.init_with(Order::Mmotm20180710, |w| w.capture_memblock());
+    let lines = w.memblock_lines();
+    assert_eq!(
+        lines[..7],
+        [
+            "memblock_alloc_try_nid: 1024 bytes align=0x80 nid=-1 from=0x0000000000000000 \
+             max_addr=0x0000000000000000 usemap_map",
+            "memblock_reserve: [0x000000007ffdbc00-0x000000007ffdbfff] memblock_alloc_range_nid",
+            "memblock_alloc_try_nid: 1024 bytes align=0x80 nid=0 from=0x0000000000000000 \
+             max_addr=0x0000000000000000 sparse_early_usemaps_alloc_pgdat_section",
+            "memblock_reserve: [0x000000007ffdb800-0x000000007ffdbbff] memblock_alloc_range_nid",
+            "memblock_alloc_try_nid: 1024 bytes align=0x80 nid=-1 from=0x0000000000000000 \
+             max_addr=0x0000000000000000 map_map",
+            "memblock_reserve: [0x000000007ffdb400-0x000000007ffdb7ff] memblock_alloc_range_nid",
+            "memblock_alloc_try_nid: 16777216 bytes align=0x1000000 nid=0 \
+             from=0x0000000000000000 max_addr=0x0000000000000000 vmemmap_alloc_block",
+        ]
+    );
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "memblock_phys_free: [0x000000007ffdb400-0x000000007ffdb7ff] map_map",
+            "memblock_phys_free: [0x000000007ffdbc00-0x000000007ffdbfff] usemap_map",
+        ]
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("memblock_phys_free"))
+            .count(),
+        2
+    );
+    assert_eq!(
+        s.temporaries,
+        [
+            (0x7ffd_bc00, 0x400, "usemap_map"),
+            (0x7ffd_b400, 0x400, "map_map")
+        ]
+    );
+    // Sized by the present sections, not the possible ones: 64K pages on 512M (32
+    // sections) give 256-byte arrays.
+    let mut w = World::new(&Layout::one_node(512 * M).vmemmap_64k());
+    let (s, _) = w.init(Order::Mmotm20180710);
+    let sizes: Vec<(u64, &str)> = s.temporaries.iter().map(|t| (t.1, t.2)).collect();
+    assert_eq!(sizes, [(0x100, "usemap_map"), (0x100, "map_map")]);
 }
