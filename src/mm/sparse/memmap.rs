@@ -134,7 +134,7 @@ pub fn memmap_init<M: KernelMemory + ?Sized>(
         .collect();
     let nids = section_nids(sparse);
     let mut st = MemmapStats::default();
-    let (mut mi, mut ri) = (0usize, 0usize);
+    let (mut mi, mut ri, mut ni) = (0usize, 0usize, 0usize);
     for (k, &pnum) in sparse.present.iter().enumerate() {
         if !sparse.sections.get(m, pnum).valid() {
             continue;
@@ -149,8 +149,11 @@ pub fn memmap_init<M: KernelMemory + ?Sized>(
                 ri += 1;
             }
             let in_mem = mi < mem.len() && mem[mi].0 <= pfn;
+            while ni < nomap.len() && nomap[ni].1 <= pfn {
+                ni += 1;
+            }
             let reserved = (ri < res.len() && res[ri].0 <= pfn)
-                || nomap.iter().any(|&(s, e)| s <= pfn && pfn < e);
+                || (ni < nomap.len() && nomap[ni].0 <= pfn);
             let nid = if in_mem { mem[mi].2 } else { nids[k] };
             let ea = pfn_to_page(pfn);
             let mut page = Page::new(ea, Zone::Normal, nid);
