@@ -152,8 +152,8 @@ pub fn memmap_init<M: KernelMemory + ?Sized>(
             while ni < nomap.len() && nomap[ni].1 <= pfn {
                 ni += 1;
             }
-            let reserved = (ri < res.len() && res[ri].0 <= pfn)
-                || (ni < nomap.len() && nomap[ni].0 <= pfn);
+            let reserved =
+                (ri < res.len() && res[ri].0 <= pfn) || (ni < nomap.len() && nomap[ni].0 <= pfn);
             let nid = if in_mem { mem[mi].2 } else { nids[k] };
             let ea = pfn_to_page(pfn);
             let mut page = Page::new(ea, Zone::Normal, nid);
