@@ -42,6 +42,12 @@ pub const HPTE_V_VALID: u64 = 0x1;
 /// Bits the hypervisor keeps for itself (QEMU clears them on H_ENTER, sets 0x40).
 pub const HPTE_V_HYPERVISOR_BITS: u64 = 0x60;
 
+/// Linux's `HPTE_V_COMPARE(x, y)`: two V words name the same page if they agree above
+/// the low 7 bits (valid, H, large, bolted and the hypervisor's bits).
+pub const fn hpte_v_compare(x: u64, y: u64) -> bool {
+    (x ^ y) >> HPTE_V_AVPN_SHIFT == 0
+}
+
 /// HPTE second doubleword (R) bits.
 pub const HPTE_R_PP0: u64 = 0x8000_0000_0000_0000;
 pub const HPTE_R_RPN: u64 = 0x0fff_ffff_ffff_f000;

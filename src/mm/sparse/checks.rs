@@ -492,7 +492,7 @@ fn struct_pages<M: Machine + ?Sized>(m: &mut M, inp: &Inputs<'_>) -> Check {
             free += u64::from(memblock_free);
             let ea = pfn_to_page(pfn);
             let flags = m.read_u64(ea);
-            let counts = m.read_u64(ea + 48);
+            let counts = m.read_u64(ea + super::page::COUNTS_OFFSET);
             let page = super::page::Page::from_words([flags, 0, 0, 0, 0, 0, counts, 0]);
             if page.refcount != 1 || page.mapcount != -1 || page.zone() != Some(Zone::Normal) {
                 p.add(|| {

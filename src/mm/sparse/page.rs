@@ -76,6 +76,13 @@ const_assert_eq!(
 
 /// Byte offset of `lru` in the page.
 pub const LRU_OFFSET: u64 = 8;
+/// Byte offset of the word holding `_mapcount` (low half) and `_refcount` (high half).
+pub const COUNTS_OFFSET: u64 = 48;
+const_assert_eq!(core::mem::offset_of!(Page, mapcount) as u64, COUNTS_OFFSET);
+const_assert_eq!(
+    core::mem::offset_of!(Page, refcount) as u64,
+    COUNTS_OFFSET + 4
+);
 
 impl Page {
     /// `__init_single_page()` for the struct page at kernel address `ea`: zeroed, node

@@ -20,7 +20,7 @@ use crate::mm::PAGE_SIZE;
 use crate::mm::hash::bolt::InsertError;
 use crate::mm::hash::hpte::{
     HPTE_R_RPN, HPTE_V_VALID, HPTES_PER_GROUP, PROT_KERNEL_RW, hpt_hash, hpt_vpn, hpte_encode_avpn,
-    hpteg, kernel_vsid,
+    hpte_v_compare, hpteg, kernel_vsid,
 };
 use crate::mm::hash::papr::H_AVPN;
 use crate::mm::hash::{BoltError, BoltOptions, HStatus, HashPageTable, Hpte, Psize, bolt_mapping};
@@ -405,7 +405,7 @@ pub fn htab_remove_mapping<M: Machine + ?Sized>(
             }
             if let Some(k) = entries
                 .iter()
-                .position(|e| e.v & HPTE_V_VALID != 0 && (e.v ^ want) & !0x7f == 0)
+                .position(|e| e.v & HPTE_V_VALID != 0 && hpte_v_compare(e.v, want))
             {
                 found = Some(quad + k as u64);
                 break;
@@ -455,7 +455,7 @@ pub fn count_mappings<H: HashPageTable + ?Sized>(
             let e = hv.h_read(ptex).map_err(|st| (ptex, st))?;
             let h_bit = crate::mm::hash::hpte::HPTE_V_SECONDARY;
             if e.v & HPTE_V_VALID != 0
-                && (e.v ^ want) & !0x7f == 0
+                && hpte_v_compare(e.v, want)
                 && (e.v & h_bit != 0) == secondary
             {
                 counts[i] += 1;
