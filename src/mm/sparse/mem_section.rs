@@ -257,8 +257,3 @@ impl MemSections {
         (self.array != 0).then(|| pa(self.array))
     }
 }
-
-/// The memblock regions the table covers, for checks: is `pa` inside one of `allocs`?
-pub fn within(allocs: &[(u64, u64)], pa: u64, len: u64) -> bool {
-    allocs.iter().any(|&(b, s)| b <= pa && pa + len <= b + s)
-}
