@@ -15,6 +15,7 @@ use sparsek::mm::hash::{
     MmuChoice, Psize, Ssize, bolt_mapping,
 };
 use sparsek::mm::memblock::{MEMBLOCK_ALLOC_ANYWHERE, Memblock};
+use sparsek::mm::sparse::vmemmap::{VMEMMAP_BASE, VMEMMAP_SIZE};
 use sparsek::printk::{self, Level, StackString};
 use sparsek::{pr_err, pr_info, pr_warn};
 
@@ -27,16 +28,10 @@ use super::{PAGE_OFFSET, fatal_fmt};
 
 const PR_PREFIX: &str = "hash-mmu: ";
 
-/// Start of the vmemmap region (Linux's H_VMEMMAP_START with the hash MMU).
-pub const VMEMMAP_BASE: u64 = 0xf000_0000_0000_0000;
 /// Start of the vmalloc region (nothing is mapped there; segments load on demand).
 pub const VMALLOC_BASE: u64 = 0xd000_0000_0000_0000;
 /// The linear mapping covers 2^MAX_PHYSMEM_BITS bytes.
 const LINEAR_LIMIT: u64 = 1 << sparsek::prom::memory::MAX_PHYSMEM_BITS;
-/// Linux's `sizeof(struct page)` for this configuration.
-const STRUCT_PAGE_SIZE: u64 = 64;
-/// One struct page per base page of the linear mapping: the vmemmap's extent.
-const VMEMMAP_LIMIT: u64 = (LINEAR_LIMIT >> sparsek::mm::PAGE_SHIFT) * STRUCT_PAGE_SIZE;
 /// What a kernel context covers (vmalloc and io).
 const CONTEXT_LIMIT: u64 = 1 << sparsek::mm::hash::hpte::EA_BITS_PER_CONTEXT;
 
@@ -210,7 +205,7 @@ pub fn early_init_mmu(fdt: &Fdt, mb: &mut Memblock, params: MmuParams) -> &'stat
             },
             SlbRegion {
                 sllp: sllp(choice.vmemmap),
-                limit: VMEMMAP_LIMIT,
+                limit: VMEMMAP_SIZE,
             },
         ],
         slb_size: mmu.info.slb_size,

@@ -21,7 +21,7 @@ mod slb;
 
 /// Kernel virtual address of physical address 0 (real mode ignores the top 4 bits; the
 /// hash MMU's linear mapping uses the same base).
-pub const PAGE_OFFSET: u64 = 0xc000_0000_0000_0000;
+pub const PAGE_OFFSET: u64 = sparsek::mm::sparse::machine::PAGE_OFFSET;
 /// Size of the boot stack the kernel runs on.
 pub const BOOT_STACK_SIZE: usize = 64 * 1024;
 
