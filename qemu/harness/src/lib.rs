@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod cli;
+pub mod expect;
 pub mod ktap;
 pub mod machine;
 pub mod testing;

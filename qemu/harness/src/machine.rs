@@ -240,6 +240,70 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// [`Machine::dump_dtb`] into `file`, and the memory that tree describes (see
+    /// [`memory_ranges`]).
+    pub fn dumped_memory(&self, file: &Path) -> Result<(Vec<u8>, Vec<(u64, u64, u32)>), String> {
+        let blob = self.dump_dtb(file)?;
+        let ranges = memory_ranges(&blob).map_err(|e| format!("{}: {e}", file.display()))?;
+        Ok((blob, ranges))
+    }
+}
+
+/// The memory a flattened device tree describes in its `memory` nodes: every `reg` entry
+/// as `(base, end exclusive, node)`, the node read from `ibm,associativity` at the first
+/// reference point of `/rtas` (node 0 without them), sorted, touching ranges of one node
+/// merged. Memory added later through `ibm,dynamic-reconfiguration-memory` is not in it.
+pub fn memory_ranges(blob: &[u8]) -> Result<Vec<(u64, u64, u32)>, String> {
+    use sparsek::fdt::Fdt;
+    let e = |e: sparsek::fdt::FdtError| format!("device tree: {e}");
+    let fdt = Fdt::new(blob).map_err(e)?;
+    let cells = |p: &[u8]| -> Vec<u32> {
+        p.chunks_exact(4)
+            .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    let depth = match fdt.find_node("/rtas").map_err(e)? {
+        Some(rtas) => rtas
+            .property("ibm,associativity-reference-points")
+            .map_err(e)?
+            .and_then(|p| cells(p.value).first().copied()),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for n in fdt.root().children() {
+        let n = n.map_err(e)?;
+        let ty = n.property("device_type").map_err(e)?;
+        if ty.and_then(|p| p.as_str()) != Some("memory") {
+            continue;
+        }
+        let reg = n
+            .property("reg")
+            .map_err(e)?
+            .ok_or("a memory node without reg")?;
+        let node = match (depth, n.property("ibm,associativity").map_err(e)?) {
+            (Some(d), Some(a)) => *cells(a.value)
+                .get(d as usize)
+                .ok_or("ibm,associativity shorter than the reference point")?,
+            _ => 0,
+        };
+        for r in cells(reg.value).chunks_exact(4) {
+            let base = (u64::from(r[0]) << 32) | u64::from(r[1]);
+            let size = (u64::from(r[2]) << 32) | u64::from(r[3]);
+            out.push((base, base + size, node));
+        }
+    }
+    out.sort();
+    out.dedup_by(|next, prev| {
+        let joins = prev.1 == next.0 && prev.2 == next.2;
+        if joins {
+            prev.1 = next.1;
+        }
+        joins
+    });
+    Ok(out)
+}
+
 /// Slots for hot-pluggable memory when `maxmem` is set.
 pub const DIMM_SLOTS: u32 = 4;
 

@@ -1,0 +1,6 @@
+use super::*;
+
+#[test]
+fn parses() {
+    Expectations::parse("t", "appear /x/\n").unwrap();
+}
