@@ -53,6 +53,20 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Parse `qemu/run` arguments (without the program name).
 pub fn parse_run_args<I: IntoIterator<Item = String>>(args: I) -> Result<RunArgs, String> {
+    parse_run_args_with(args, &mut |_, _| Ok(false))
+}
+
+/// A command's own options beside `qemu/run`'s: called with each option `qemu/run` does
+/// not know and the remaining arguments (to take a value from); returns whether it took
+/// the option.
+pub type ExtraOptions<'a> =
+    dyn FnMut(&str, &mut dyn Iterator<Item = String>) -> Result<bool, String> + 'a;
+
+/// [`parse_run_args`] for a command that takes more options (`qemu/bisect-check`).
+pub fn parse_run_args_with<I: IntoIterator<Item = String>>(
+    args: I,
+    extra: &mut ExtraOptions,
+) -> Result<RunArgs, String> {
     let mut m = Machine::default();
     let mut memory = None;
     let mut timeout = None;
@@ -104,7 +118,11 @@ pub fn parse_run_args<I: IntoIterator<Item = String>>(args: I) -> Result<RunArgs
             "--kernel" => kernel = Some(PathBuf::from(value("--kernel")?)),
             "--log" => log = Some(PathBuf::from(value("--log")?)),
             "-h" | "--help" => help = true,
-            other => return Err(format!("unknown option '{other}' (see --help)")),
+            other => {
+                if !extra(other, &mut it)? {
+                    return Err(format!("unknown option '{other}' (see --help)"));
+                }
+            }
         }
     }
     if !m.numa.is_empty() {

@@ -7,6 +7,7 @@
 //! appear /^sparse_init: order=v4\.19 /  # a kernel line matches (timestamp stripped)
 //! absent /^Kernel panic/
 //! count /failed -1$/ >= 1               # == != < <= > >= against an expression
+//! count /bolt/ before /failed -1$/ == 9  # only lines before the first match of the second
 //! order                                 # lines matching these, in this order
 //!   /^hash-mmu: translation on/
 //!   /^sparse_init: /
@@ -51,6 +52,11 @@ pub const MACHINE_VARIABLES: &[(&str, &str)] = &[
     (
         "dt_sections",
         "16 MiB sections with memory in those ranges (SECTION_SIZE_BITS 24)",
+    ),
+    (
+        "dt_vmemmap_psize",
+        "the vmemmap page size by Linux's rule (htab_init_page_sizes): 16M when 16M \
+         pages are offered and dt_memory is at least 1 GiB, else 64K",
     ),
 ];
 
@@ -97,7 +103,9 @@ enum Kind {
     Exit(Vec<i32>),
     Appear(Pattern),
     Absent(Pattern),
-    Count(Pattern, Cmp, Expr),
+    /// Lines matching, only those before the first line matching the second pattern
+    /// when there is one.
+    Count(Pattern, Option<Pattern>, Cmp, Expr),
     Order(Vec<(usize, Pattern)>),
     Capture(Pattern, Vec<String>),
     Check(Expr, Cmp, Expr),
@@ -213,7 +221,9 @@ impl Expectations {
             items.iter().any(|i| match &i.kind {
                 Kind::Each(..) => true,
                 Kind::Check(a, _, b) => a.uses_dt() || b.uses_dt(),
-                Kind::Count(p, _, e) => p.uses_dt() || e.uses_dt(),
+                Kind::Count(p, u, _, e) => {
+                    p.uses_dt() || u.as_ref().is_some_and(Pattern::uses_dt) || e.uses_dt()
+                }
                 Kind::Appear(p) | Kind::Absent(p) | Kind::Capture(p, _) => p.uses_dt(),
                 Kind::Order(ps) => ps.iter().any(|(_, p)| p.uses_dt()),
                 _ => false,
@@ -332,8 +342,15 @@ impl FileParser<'_> {
             }
             "count" => {
                 let (p, after) = self.pattern(n, rest)?;
+                let (until, after) = match after.trim_start().strip_prefix("before") {
+                    Some(r) => {
+                        let (u, a) = self.pattern(n, r)?;
+                        (Some(u), a)
+                    }
+                    None => (None, after),
+                };
                 let (cmp, expr) = self.comparison_rhs(n, after.trim())?;
-                Ok(Kind::Count(p, cmp, expr))
+                Ok(Kind::Count(p, until, cmp, expr))
             }
             "capture" => {
                 let (p, after) = self.pattern(n, rest)?;
@@ -998,6 +1015,15 @@ impl Vars {
                 .flat_map(|r| r.0 / SECTION..r.1.div_ceil(SECTION))
                 .collect();
             v.set("dt_sections", sections.len() as i128);
+            let total: u64 = ranges.iter().map(|r| r.1 - r.0).sum();
+            v.set(
+                "dt_vmemmap_psize",
+                if m.hpt_16m && total >= 1 << 30 {
+                    16 << 20
+                } else {
+                    64 << 10
+                },
+            );
         }
         v.dt_memory = dt_memory;
         v
@@ -1160,11 +1186,21 @@ fn check(kind: &Kind, boot: &Boot, vars: &Vars) -> Result<String, String> {
                 None => Ok("no line matches".into()),
             }
         }
-        Kind::Count(p, cmp, e) => {
+        Kind::Count(p, until, cmp, e) => {
             let re = p.regex(vars)?;
-            let n = boot.messages.iter().filter(|m| re.is_match(m)).count() as i128;
+            let (lines, scope) = match until {
+                Some(u) => {
+                    let u = u.regex(vars)?;
+                    match first_match(&u, boot) {
+                        Some((k, _)) => (&boot.messages[..k], " before it"),
+                        None => return Err(format!("no line matches {}", u.as_str())),
+                    }
+                }
+                None => (&boot.messages[..], ""),
+            };
+            let n = lines.iter().filter(|m| re.is_match(m)).count() as i128;
             let want = e.eval(vars)?;
-            let d = format!("{n} lines (want {} {want})", cmp.symbol());
+            let d = format!("{n} lines{scope} (want {} {want})", cmp.symbol());
             if cmp.holds(n, want) { Ok(d) } else { Err(d) }
         }
         Kind::Order(pats) => {

@@ -2,10 +2,12 @@
 //! capture and classify the boot. Used by `qemu/run` and by the boot tests in `tests/`.
 
 pub mod boot;
+pub mod check;
 pub mod cli;
 pub mod expect;
 pub mod ktap;
 pub mod machine;
+pub mod matrix;
 pub mod testing;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,484 @@
+//! `qemu/matrix`: machine configurations, each booted and judged by its expectation
+//! files, a table and a JSON report. The matrix file format is in the README ("The
+//! boot matrix"):
+//! ```text
+//! # NAME        | qemu/run options              | expectation files (in this directory)
+//! vof-2g        | --vof -m 2G                   | boot-ok memory-map v4.19
+//! slof-2g-mmotm | --append "sparse_init=mmotm-2018-07-10" | reproduce-2018
+//! ```
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::check::{Judged, Status, judge, sparse_init_fields};
+use crate::cli::{RunArgs, parse_run_args};
+use crate::expect::{Expectations, ParseError};
+use crate::ktap::{Directive, Document};
+use crate::machine::{Firmware, Machine};
+
+/// One configuration: a line of the matrix file.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    pub line: usize,
+    /// The `qemu/run` options as written (split into words).
+    pub options: Vec<String>,
+    pub run: RunArgs,
+    /// The expectation files' names as written, and the files parsed.
+    pub expect_names: Vec<String>,
+    pub expect: Vec<Expectations>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Matrix {
+    pub file: String,
+    pub configs: Vec<Config>,
+}
+
+/// Options a matrix line may not use (the runner chooses them, or they need a person).
+const RUNNER_OPTIONS: &[&str] = &["--kernel", "--log", "--gdb", "-h", "--help"];
+
+impl Matrix {
+    /// Read a matrix file; expectation files are looked up in its directory (`NAME` or
+    /// `NAME.expect`) and parsed now, so that every error is reported before any boot.
+    pub fn load(path: &Path) -> Result<Self, ParseError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ParseError {
+            file: name.clone(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&name, &text, dir)
+    }
+
+    pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Self, ParseError> {
+        let err = |line: usize, message: String| ParseError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let mut configs: Vec<Config> = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let n = i + 1;
+            let line = match raw.trim_start().starts_with('#') {
+                true => "",
+                false => raw.trim(),
+            };
+            if line.is_empty() {
+                continue;
+            }
+            let cols: Vec<&str> = line.split('|').map(str::trim).collect();
+            let [name, options, expect] = cols[..] else {
+                return Err(err(
+                    n,
+                    format!(
+                        "want 'NAME | qemu/run options | expectation files', found {} column(s)",
+                        cols.len()
+                    ),
+                ));
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                return Err(err(
+                    n,
+                    format!("bad configuration name '{name}' (letters, digits, . _ -)"),
+                ));
+            }
+            if let Some(c) = configs.iter().find(|c| c.name == name) {
+                return Err(err(
+                    n,
+                    format!("configuration '{name}' is already on line {}", c.line),
+                ));
+            }
+            let words = split_words(options).map_err(|e| err(n, e))?;
+            if let Some(w) = words.iter().find(|w| RUNNER_OPTIONS.contains(&w.as_str())) {
+                return Err(err(n, format!("{w} cannot be used in a matrix")));
+            }
+            let run = parse_run_args(words.clone()).map_err(|e| err(n, e))?;
+            let expect_names: Vec<String> = expect.split_whitespace().map(String::from).collect();
+            if expect_names.is_empty() {
+                return Err(err(n, "no expectation files".into()));
+            }
+            let mut parsed = Vec::new();
+            for e in &expect_names {
+                let mut p = dir.join(e);
+                if !p.is_file() {
+                    p = dir.join(format!("{e}.expect"));
+                }
+                if !p.is_file() {
+                    return Err(err(
+                        n,
+                        format!("no expectation file '{e}' (or '{e}.expect') in {}", dir.display()),
+                    ));
+                }
+                parsed.push(Expectations::load(&p)?);
+            }
+            configs.push(Config {
+                name: name.to_string(),
+                line: n,
+                options: words,
+                run,
+                expect_names,
+                expect: parsed,
+            });
+        }
+        if configs.is_empty() {
+            return Err(err(0, "no configurations".into()));
+        }
+        Ok(Matrix {
+            file: file.to_string(),
+            configs,
+        })
+    }
+}
+
+/// Split a command line into words as a POSIX shell would for plain words, `'...'`,
+/// `"..."` (with `\"` and `\\`) and `\` escapes; no expansions.
+pub fn split_words(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => cur.push(c),
+                        None => return Err("unclosed single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => cur.push(c),
+                            Some(c) => {
+                                cur.push('\\');
+                                cur.push(c);
+                            }
+                            None => return Err("unclosed double quote".into()),
+                        },
+                        Some(c) => cur.push(c),
+                        None => return Err("unclosed double quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                cur.push(chars.next().ok_or("a lone backslash at the end")?);
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+/// A configuration's result.
+#[derive(Clone, Debug)]
+pub struct ConfigResult {
+    pub name: String,
+    pub judged: Judged,
+}
+
+/// Boot every configuration (at most `jobs` QEMUs at once), judging each. `progress`
+/// gets one line per finished configuration.
+pub fn run(
+    configs: &[&Config],
+    kernel: &Path,
+    jobs: usize,
+    out_dir: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Vec<ConfigResult> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<ConfigResult>>> = Mutex::new(vec![None; configs.len()]);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, configs.len().max(1)) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(c) = configs.get(i) else { break };
+                    let log = out_dir.join(format!("{}.log", c.name));
+                    let judged = judge(&c.run.machine, kernel, c.run.timeout, &c.expect, &log, false);
+                    let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                    let time = judged
+                        .outcome
+                        .as_ref()
+                        .map_or(String::new(), |o| format!(" {:.2} s", o.duration.as_secs_f64()));
+                    progress(&format!(
+                        "matrix: [{n}/{}] {} {}{time}",
+                        configs.len(),
+                        c.name,
+                        judged.status.name()
+                    ));
+                    results.lock().unwrap()[i] = Some(ConfigResult {
+                        name: c.name.clone(),
+                        judged,
+                    });
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.expect("every configuration ran"))
+        .collect()
+}
+
+fn size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b => format!("{}M", b >> 20),
+    }
+}
+
+/// A short description of a machine: `vof 2G 16M numa=1G,1G smp=2 power8`.
+pub fn describe_machine(m: &Machine) -> String {
+    let mut s = format!(
+        "{} {} {}",
+        match m.firmware {
+            Firmware::Slof => "slof",
+            Firmware::Vof => "vof",
+            Firmware::None => "fdt",
+        },
+        size(m.memory),
+        if m.hpt_16m { "16M" } else { "64K" }
+    );
+    if !m.numa.is_empty() {
+        let nodes: Vec<String> = m.numa.iter().map(|&b| size(b)).collect();
+        s.push_str(&format!(" numa={}", nodes.join(",")));
+    }
+    if m.smp > 1 {
+        s.push_str(&format!(" smp={}", m.smp));
+    }
+    if let Some(cpu) = &m.cpu {
+        s.push_str(&format!(" {cpu}"));
+    }
+    s
+}
+
+/// The results as a table (one row per configuration, then every failed expectation).
+pub fn table(configs: &[&Config], results: &[ConfigResult]) -> String {
+    let mut rows = vec![[
+        "CONFIG", "MACHINE", "ORDER", "RESULT", "TIME", "VMEMMAP", "MAPPINGS", "FAILS",
+        "KTAP", "CHECKS",
+    ]
+    .map(String::from)];
+    for (c, r) in configs.iter().zip(results) {
+        let j = &r.judged;
+        let (fields, time, ktap) = match &j.outcome {
+            Some(o) => {
+                let f = sparse_init_fields(o.messages());
+                let ktap = match o.ktap() {
+                    Ok(d) => format!("{}/{}", d.cases() - d.not_ok_cases(), d.cases()),
+                    Err(_) => "-".into(),
+                };
+                (f, format!("{:.2}s", o.duration.as_secs_f64()), ktap)
+            }
+            None => (Default::default(), "-".into(), "-".into()),
+        };
+        let field = |k: &str| fields.get(k).cloned().unwrap_or_else(|| "-".into());
+        let order = match fields.get("order") {
+            Some(o) => o.clone(),
+            None => "-".into(),
+        };
+        let met = j.checks.iter().filter(|c| c.ok).count();
+        rows.push([
+            c.name.clone(),
+            describe_machine(&c.run.machine),
+            order,
+            j.status.name().to_string(),
+            time,
+            field("vmemmap_pages"),
+            field("mappings"),
+            field("map_failures"),
+            ktap,
+            format!("{met}/{}", j.checks.len()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    for r in results {
+        let j = &r.judged;
+        if j.status == Status::Pass {
+            continue;
+        }
+        out.push_str(&format!("{}: {}; log: {}\n", r.name, j.summary(), j.log.display()));
+        if j.implicit_success == Some(false) {
+            out.push_str(&format!(
+                "  no file states the exit status, so the kernel must report success: {}\n",
+                j.outcome.as_ref().map_or("-", |o| o.verdict.name())
+            ));
+        }
+        for c in j.failed_checks() {
+            out.push_str(&format!("  {c}\n"));
+        }
+    }
+    out
+}
+
+fn ktap_json(doc: &Document) -> Value {
+    fn walk(d: &Document, prefix: &str, out: &mut Vec<Value>) {
+        for r in &d.results {
+            let path = format!("{prefix}{}", r.name);
+            match &r.subtest {
+                Some(s) => walk(s, &format!("{path}."), out),
+                None => out.push(json!({
+                    "name": path,
+                    "ok": r.ok && r.directive != Some(Directive::Skip),
+                    "skip": r.directive == Some(Directive::Skip),
+                    "diag": r.diag,
+                })),
+            }
+        }
+    }
+    let mut cases = Vec::new();
+    walk(doc, "", &mut cases);
+    json!({
+        "cases": doc.cases(),
+        "not_ok": doc.not_ok_cases(),
+        "results": cases,
+    })
+}
+
+/// A `sparse_init:` field as JSON: a number when it is one (`16M` stays a string,
+/// `time=5800us` becomes `time_us`).
+fn field_json(k: &str, v: &str) -> (String, Value) {
+    if let Some(n) = v.strip_suffix("us").and_then(|n| n.parse::<u64>().ok()) {
+        return (format!("{k}_us"), json!(n));
+    }
+    match v.parse::<u64>() {
+        Ok(n) => (k.to_string(), json!(n)),
+        Err(_) => (k.to_string(), json!(v)),
+    }
+}
+
+/// The last printk timestamp of the boot, in seconds.
+fn last_timestamp(console: &str) -> Option<f64> {
+    console
+        .lines()
+        .rev()
+        .filter(|l| crate::boot::is_kernel_line(l))
+        .find_map(|l| l[1..l.find(']')?].trim().parse().ok())
+}
+
+/// The machine-readable report.
+pub fn report_json(
+    matrix: &Matrix,
+    configs: &[&Config],
+    results: &[ConfigResult],
+    kernel: &Path,
+    jobs: usize,
+    wall: Duration,
+) -> Value {
+    let mut rows = Vec::new();
+    for (c, r) in configs.iter().zip(results) {
+        let j = &r.judged;
+        let m = &c.run.machine;
+        let mut row = json!({
+            "name": c.name,
+            "line": c.line,
+            "options": c.options,
+            "machine": {
+                "firmware": match m.firmware { Firmware::Slof => "slof", Firmware::Vof => "vof", Firmware::None => "fdt" },
+                "memory": m.memory,
+                "hpt_16m": m.hpt_16m,
+                "numa": m.numa,
+                "cpu": m.cpu,
+                "smp": m.smp,
+                "reserve_off": m.reserve_off,
+                "append": m.append,
+                "extra": m.extra,
+            },
+            "expectations": c.expect.iter().map(|e| e.file.clone()).collect::<Vec<_>>(),
+            "status": j.status.name(),
+            "log": j.log.display().to_string(),
+            "error": j.error,
+            "implicit_success": j.implicit_success,
+            "checks": j.checks.iter().map(|k| json!({
+                "file": k.file, "line": k.line, "directive": k.directive,
+                "ok": k.ok, "detail": k.detail,
+            })).collect::<Vec<_>>(),
+            "failed_checks": j.failed_checks().count(),
+            "durations": {
+                "dtb_dump_s": j.dtb_duration.map(|d| d.as_secs_f64()),
+            },
+        });
+        if let Some(o) = &j.outcome {
+            row["qemu"] = json!(crate::machine::shell_quote(&o.command));
+            row["verdict"] = json!(o.verdict.name());
+            row["reason"] = json!(o.reason);
+            row["exit"] = json!(o.verdict.exit_code());
+            row["qemu_status"] = json!(o.qemu_status);
+            row["durations"]["boot_s"] = json!(o.duration.as_secs_f64());
+            row["durations"]["kernel_last_timestamp_s"] = json!(last_timestamp(&o.console));
+            row["sparse_init"] = Value::Object(
+                sparse_init_fields(o.messages())
+                    .iter()
+                    .map(|(k, v)| field_json(k, v))
+                    .collect(),
+            );
+            row["ktap"] = match o.ktap() {
+                Ok(d) => ktap_json(&d),
+                Err(e) => json!({ "error": e.to_string() }),
+            };
+        }
+        rows.push(row);
+    }
+    let count = |s: Status| results.iter().filter(|r| r.judged.status == s).count();
+    json!({
+        "matrix": matrix.file,
+        "kernel": kernel.display().to_string(),
+        "jobs": jobs,
+        "wall_s": wall.as_secs_f64(),
+        "summary": {
+            "configs": results.len(),
+            "pass": count(Status::Pass),
+            "fail": count(Status::Fail),
+            "error": count(Status::Error),
+        },
+        "configs": rows,
+    })
+}
+
+#[cfg(test)]
+mod tests;
