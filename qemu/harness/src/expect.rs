@@ -42,7 +42,10 @@ pub const MACHINE_VARIABLES: &[(&str, &str)] = &[
         "max_page_size",
         "the largest hash page size offered: 16M, or 64K with --no-16m",
     ),
-    ("dt_memory", "bytes in the memory nodes of QEMU's dumped tree"),
+    (
+        "dt_memory",
+        "bytes in the memory nodes of QEMU's dumped tree",
+    ),
     (
         "dt_ranges",
         "memory ranges in that tree (touching ranges of one node merged)",
@@ -103,8 +106,8 @@ enum Kind {
     Exit(Vec<i32>),
     Appear(Pattern),
     Absent(Pattern),
-    /// Lines matching, only those before the first line matching the second pattern
-    /// when there is one.
+    /// Lines matching; with a second pattern (`before /re/`), only those before the
+    /// first line it matches, and it must match one.
     Count(Pattern, Option<Pattern>, Cmp, Expr),
     Order(Vec<(usize, Pattern)>),
     Capture(Pattern, Vec<String>),
@@ -200,15 +203,11 @@ impl Expectations {
     pub fn parse(file: &str, text: &str) -> Result<Self, ParseError> {
         let mut p = FileParser {
             file,
-            lines: text
-                .lines()
-                .enumerate()
-                .map(|(i, l)| (i + 1, l))
-                .collect(),
+            lines: text.lines().enumerate().map(|(i, l)| (i + 1, l)).collect(),
             pos: 0,
             scope: MACHINE_VARIABLES.iter().map(|v| v.0.to_string()).collect(),
         };
-        let items = p.items(false)?;
+        let items = p.items(None)?;
         Ok(Expectations {
             file: file.to_string(),
             items,
@@ -264,8 +263,10 @@ impl FileParser<'_> {
         }
     }
 
-    /// Directives up to the end of the file, or up to `end` inside a block.
-    fn items(&mut self, in_block: bool) -> Result<Vec<Item>, ParseError> {
+    /// Directives up to the end of the file, or up to `end` inside the block opened on
+    /// line `block`.
+    fn items(&mut self, block: Option<usize>) -> Result<Vec<Item>, ParseError> {
+        let in_block = block.is_some();
         let mut items = Vec::new();
         while self.pos < self.lines.len() {
             let (n, raw) = self.lines[self.pos];
@@ -291,9 +292,8 @@ impl FileParser<'_> {
                 kind,
             });
         }
-        if in_block {
-            let last = self.lines.last().map_or(0, |l| l.0);
-            return Err(self.err(last, "block not closed with 'end'"));
+        if let Some(open) = block {
+            return Err(self.err(open, "'each' not closed with 'end'"));
         }
         Ok(items)
     }
@@ -314,7 +314,9 @@ impl FileParser<'_> {
         match word {
             "exit" => {
                 if rest.is_empty() {
-                    return Err(e("exit needs a status: success, failure, timeout or a number".into()));
+                    return Err(e(
+                        "exit needs a status: success, failure, timeout or a number".into(),
+                    ));
                 }
                 let codes = rest
                     .split_whitespace()
@@ -360,7 +362,9 @@ impl FileParser<'_> {
                     None => return Err(e("capture patterns cannot have ${...} holes".into())),
                 };
                 if names.is_empty() {
-                    return Err(e("capture needs a named group, e.g. (?P<mappings>\\d+)".into()));
+                    return Err(e(
+                        "capture needs a named group, e.g. (?P<mappings>\\d+)".into()
+                    ));
                 }
                 for name in &names {
                     if !self.scope.insert(name.clone()) {
@@ -412,7 +416,7 @@ impl FileParser<'_> {
                 let saved = self.scope.clone();
                 self.scope
                     .extend(RANGE_VARIABLES.iter().map(|v| v.to_string()));
-                let body = self.items(true)?;
+                let body = self.items(Some(n))?;
                 self.scope = saved;
                 if body.is_empty() {
                     return Err(e("empty 'each' block".into()));
@@ -476,7 +480,10 @@ impl FileParser<'_> {
     fn pattern<'s>(&self, n: usize, s: &'s str) -> Result<(Pattern, &'s str), ParseError> {
         let s = s.trim_start();
         let Some(body) = s.strip_prefix('/') else {
-            return Err(self.err(n, "expected a pattern between slashes, e.g. /^sparse_init: /"));
+            return Err(self.err(
+                n,
+                "expected a pattern between slashes, e.g. /^sparse_init: /",
+            ));
         };
         let mut parts = Vec::new();
         let mut text = String::new();
@@ -503,9 +510,12 @@ impl FileParser<'_> {
                         chars.next();
                     }
                     let (expr, fmt) = match inner.rsplit_once(':') {
-                        Some((e, f)) => (e, parse_format(f).ok_or_else(|| {
-                            self.err(n, format!("unknown format '{f}' (x, #x, 0Nx, #0Nx, 0Nd)"))
-                        })?),
+                        Some((e, f)) => (
+                            e,
+                            parse_format(f).ok_or_else(|| {
+                                self.err(n, format!("unknown format '{f}' (x, #x, 0Nx, #0Nx, 0Nd)"))
+                            })?,
+                        ),
                         None => (
                             inner,
                             Format {
@@ -606,11 +616,11 @@ fn one_line(e: &regex::Error) -> String {
 /// `count`, `capture`, and an `order` block's lines) or a `${...}` hole.
 fn strip_comment(line: &str) -> &str {
     let t = line.trim_start();
-    let patterns = t.starts_with('/')
-        || ["appear", "absent", "count", "capture"]
-            .iter()
-            .any(|w| split_word(t).0 == *w);
+    let word = split_word(t).0;
+    let patterns = t.starts_with('/') || ["appear", "absent", "count", "capture"].contains(&word);
     let mut in_pat = false;
+    let mut closed = 0;
+    let mut last_close = 0;
     let mut in_hole = false;
     let mut prev = ' ';
     let mut escaped = false;
@@ -623,8 +633,18 @@ fn strip_comment(line: &str) -> &str {
             escaped = true;
         } else if c == '{' && prev == '$' {
             in_hole = true;
-        } else if c == '/' && patterns {
-            in_pat = !in_pat;
+        } else if c == '/' && in_pat {
+            in_pat = false;
+            closed += 1;
+            last_close = i + 1;
+        } else if c == '/'
+            && patterns
+            && (closed == 0
+                || (word == "count" && closed == 1 && line[last_close..i].trim() == "before"))
+        {
+            // One pattern per line, or count's second after `before`; any other slash
+            // is division.
+            in_pat = true;
         } else if c == '#' && !in_pat && prev.is_whitespace() {
             return &line[..i];
         }
@@ -648,10 +668,9 @@ fn parse_format(f: &str) -> Option<Format> {
     };
     let (hex, digits) = if let Some(d) = f.strip_suffix('x') {
         (true, d)
-    } else if let Some(d) = f.strip_suffix('d') {
-        if prefix {
-            return None;
-        }
+    } else if let Some(d) = f.strip_suffix('d')
+        && !prefix
+    {
         (false, d)
     } else {
         return None;
@@ -686,8 +705,21 @@ impl fmt::Display for Tok {
 }
 
 /// Parse an integer as the kernel prints them: decimal or `0x` hex, with an optional
-/// binary unit suffix `K`, `M`, `G`, `T` (and `B` for bytes, as in `usemap=1024B`).
+/// binary unit suffix `K`, `M`, `G`, `T` (and `B` for bytes, as in `usemap=1024B`) on
+/// decimal numbers, and an optional leading `-` (as in `failed -1`).
 pub fn parse_number(s: &str) -> Option<i128> {
+    if let Some(neg) = s.strip_prefix('-') {
+        return parse_number(neg)
+            .filter(|_| !neg.starts_with('-'))?
+            .checked_neg();
+    }
+    // Hex takes no suffix (B and the others are hex digits there).
+    if let Some(h) = s.strip_prefix("0x") {
+        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        return i128::from_str_radix(h, 16).ok();
+    }
     let (digits, shift) = match s.as_bytes().last()? {
         b'K' => (&s[..s.len() - 1], 10),
         b'M' => (&s[..s.len() - 1], 20),
@@ -696,17 +728,10 @@ pub fn parse_number(s: &str) -> Option<i128> {
         b'B' => (&s[..s.len() - 1], 0),
         _ => (s, 0),
     };
-    let v = match digits.strip_prefix("0x") {
-        Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            i128::from_str_radix(h, 16).ok()?
-        }
-        Some(_) => return None,
-        None if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-            digits.parse().ok()?
-        }
-        None => return None,
-    };
-    v.checked_mul(1 << shift)
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<i128>().ok()?.checked_mul(1 << shift)
 }
 
 fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
@@ -751,7 +776,10 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                 '>' => Tok::Cmp(Cmp::Gt),
                 '+' | '-' | '*' | '/' | '%' | '(' | ')' => Tok::Op(c),
                 ',' => Tok::Comma,
-                _ => return Err(format!("unexpected character '{c}' in an expression")),
+                _ => {
+                    let c = s[i..].chars().next().unwrap_or('?');
+                    return Err(format!("unexpected character '{c}' in an expression"));
+                }
             });
             i += 1;
         }
@@ -857,9 +885,7 @@ impl Expr {
                         return Err(format!("{f} takes {arity} arguments, not {}", args.len()));
                     }
                     None => {
-                        return Err(format!(
-                            "unknown function '{f}' (ceil_div, min, max)"
-                        ));
+                        return Err(format!("unknown function '{f}' (ceil_div, min, max)"));
                     }
                 }
                 args.iter().try_for_each(|a| a.check_names(scope))
@@ -883,17 +909,19 @@ impl Expr {
             Expr::Var(v) => vars
                 .get(v)
                 .ok_or_else(|| format!("variable '{v}' has no value")),
-            Expr::Neg(e) => Ok(-e.eval(vars)?),
+            Expr::Neg(e) => e
+                .eval(vars)?
+                .checked_neg()
+                .ok_or_else(|| "arithmetic overflow".into()),
             Expr::Bin(op, a, b) => {
                 let (a, b) = (a.eval(vars)?, b.eval(vars)?);
                 let r = match op {
                     '+' => a.checked_add(b),
                     '-' => a.checked_sub(b),
                     '*' => a.checked_mul(b),
-                    '/' if b == 0 => return Err("division by zero".into()),
-                    '/' => Some(a / b),
-                    '%' if b == 0 => return Err("division by zero".into()),
-                    '%' => Some(a % b),
+                    '/' | '%' if b == 0 => return Err("division by zero".into()),
+                    '/' => a.checked_div(b),
+                    '%' => a.checked_rem(b),
                     _ => unreachable!("operator {op}"),
                 };
                 r.ok_or_else(|| "arithmetic overflow".into())
@@ -905,7 +933,15 @@ impl Expr {
                     .collect::<Result<Vec<_>, _>>()?;
                 match f.as_str() {
                     "ceil_div" if v[1] == 0 => Err("ceil_div by zero".into()),
-                    "ceil_div" => Ok((v[0] + v[1] - 1).div_euclid(v[1])),
+                    "ceil_div" => {
+                        let q = v[0].checked_div(v[1]).ok_or("arithmetic overflow")?;
+                        let r = v[0] % v[1];
+                        Ok(if r != 0 && (r > 0) == (v[1] > 0) {
+                            q + 1
+                        } else {
+                            q
+                        })
+                    }
                     "min" => Ok(v[0].min(v[1])),
                     "max" => Ok(v[0].max(v[1])),
                     _ => unreachable!("function {f}"),
@@ -1009,9 +1045,13 @@ impl Vars {
                 "dt_nodes",
                 ranges.iter().map(|r| r.2).collect::<BTreeSet<_>>().len() as i128,
             );
-            v.set("dt_end", ranges.iter().map(|r| r.1).max().unwrap_or(0).into());
+            v.set(
+                "dt_end",
+                ranges.iter().map(|r| r.1).max().unwrap_or(0).into(),
+            );
             let sections: BTreeSet<u64> = ranges
                 .iter()
+                .filter(|r| r.1 > r.0)
                 .flat_map(|r| r.0 / SECTION..r.1.div_ceil(SECTION))
                 .collect();
             v.set("dt_sections", sections.len() as i128);
@@ -1085,7 +1125,14 @@ impl Expectations {
         out
     }
 
-    fn eval_item(&self, item: &Item, boot: &Boot, vars: &mut Vars, ctx: &str, out: &mut Vec<Verdict>) {
+    fn eval_item(
+        &self,
+        item: &Item,
+        boot: &Boot,
+        vars: &mut Vars,
+        ctx: &str,
+        out: &mut Vec<Verdict>,
+    ) {
         let mut push = |r: Result<String, String>| {
             let (ok, detail) = match r {
                 Ok(d) => (true, d),
@@ -1270,8 +1317,11 @@ fn check(kind: &Kind, boot: &Boot, vars: &Vars) -> Result<String, String> {
                     for n in names {
                         want.insert(resolve(&leaves, n)?.0.clone());
                     }
-                    let got: BTreeSet<String> =
-                        leaves.iter().filter(|l| !l.1).map(|l| l.0.clone()).collect();
+                    let got: BTreeSet<String> = leaves
+                        .iter()
+                        .filter(|l| !l.1)
+                        .map(|l| l.0.clone())
+                        .collect();
                     if got == want {
                         Ok(format!(
                             "exactly these {} of {} cases not ok",

@@ -243,18 +243,21 @@ impl Machine {
 impl Machine {
     /// [`Machine::dump_dtb`] into `file`, and the memory that tree describes (see
     /// [`memory_ranges`]).
-    pub fn dumped_memory(&self, file: &Path) -> Result<(Vec<u8>, Vec<(u64, u64, u32)>), String> {
+    pub fn dumped_memory(&self, file: &Path) -> Result<(Vec<u8>, Vec<MemoryRange>), String> {
         let blob = self.dump_dtb(file)?;
         let ranges = memory_ranges(&blob).map_err(|e| format!("{}: {e}", file.display()))?;
         Ok((blob, ranges))
     }
 }
 
+/// A range of memory: base, end (exclusive), NUMA node.
+pub type MemoryRange = (u64, u64, u32);
+
 /// The memory a flattened device tree describes in its `memory` nodes: every `reg` entry
 /// as `(base, end exclusive, node)`, the node read from `ibm,associativity` at the first
 /// reference point of `/rtas` (node 0 without them), sorted, touching ranges of one node
 /// merged. Memory added later through `ibm,dynamic-reconfiguration-memory` is not in it.
-pub fn memory_ranges(blob: &[u8]) -> Result<Vec<(u64, u64, u32)>, String> {
+pub fn memory_ranges(blob: &[u8]) -> Result<Vec<MemoryRange>, String> {
     use sparsek::fdt::Fdt;
     let e = |e: sparsek::fdt::FdtError| format!("device tree: {e}");
     let fdt = Fdt::new(blob).map_err(e)?;
