@@ -96,8 +96,13 @@ pub fn strip_timestamp(line: &str) -> &str {
 /// Parse the one KTAP document in `text` (a console log or an excerpt; timestamps are
 /// stripped). Lines before the document's `KTAP version` line (at column 0) and after
 /// its last result are not looked at, except that a second top-level document is an
-/// error, as is no document at all.
+/// error, as is no document at all. Every line of the document must have the same
+/// prefix (the printk timestamp) as its version line, as Linux's kunit_parser.py takes
+/// the prefix's length from the version line and strips that many characters from
+/// every line after it.
 pub fn parse(text: &str) -> Result<Document, Error> {
+    let prefix = |l: &str| l.len() - strip_timestamp(l).len();
+    let raw: Vec<&str> = text.lines().collect();
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
@@ -116,6 +121,17 @@ pub fn parse(text: &str) -> Result<Document, Error> {
         pos: start,
     };
     let doc = p.document(0)?;
+    let want = prefix(raw[start]);
+    if let Some(i) = (start..p.pos).find(|&i| prefix(raw[i]) != want) {
+        return Err(Error {
+            line: i + 1,
+            text: lines[i].1.to_string(),
+            message: format!(
+                "a prefix of {} characters before the KTAP text where the version line has {want}",
+                prefix(raw[i])
+            ),
+        });
+    }
     if let Some(&(n, l)) = lines[p.pos..].iter().find(|(_, l)| is_version_line(l)) {
         return Err(Error {
             line: n,
@@ -720,5 +736,28 @@ mod tests {
         let e = err(&two);
         assert_eq!(e.message, "a second KTAP document");
         assert_eq!(e.line, VOF_2G_DEBUG.lines().count() + 3);
+    }
+
+    #[test]
+    fn the_prefix_before_the_ktap_text_is_constant() {
+        // The whole document at one prefix: the real log, and the same without stamps.
+        let doc = cut(VOF_2G_DEBUG, "] KTAP version 1", "] ok 2 sparse");
+        assert!(parse(&doc).is_ok());
+        let bare: String = doc.lines().map(|l| strip_timestamp(l).to_string() + "\n").collect();
+        assert_eq!(parse(&bare).unwrap(), parse(&doc).unwrap());
+        // One line without its timestamp: kunit_parser.py would cut its text short.
+        let lines: Vec<&str> = doc.lines().collect();
+        let n = lines.iter().position(|l| l.contains("ok 1 hash_translation_on")).unwrap();
+        let mut broken: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        broken[n] = strip_timestamp(lines[n]).to_string();
+        let e = parse(&(broken.join("\n") + "\n")).unwrap_err();
+        assert_eq!(e.line, n + 1);
+        assert!(e.message.contains("a prefix of 0 characters"), "{e}");
+        assert!(e.message.contains("the version line has 15"), "{e}");
+        // Seconds past 99999 widen the stamp.
+        let mut late = lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        late[2] = format!("[100000.000000] {}", strip_timestamp(lines[2]));
+        let e = parse(&(late.join("\n") + "\n")).unwrap_err();
+        assert_eq!(e.line, 3);
     }
 }
