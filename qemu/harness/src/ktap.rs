@@ -743,11 +743,17 @@ mod tests {
         // The whole document at one prefix: the real log, and the same without stamps.
         let doc = cut(VOF_2G_DEBUG, "] KTAP version 1", "] ok 2 sparse");
         assert!(parse(&doc).is_ok());
-        let bare: String = doc.lines().map(|l| strip_timestamp(l).to_string() + "\n").collect();
+        let bare: String = doc
+            .lines()
+            .map(|l| strip_timestamp(l).to_string() + "\n")
+            .collect();
         assert_eq!(parse(&bare).unwrap(), parse(&doc).unwrap());
         // One line without its timestamp: kunit_parser.py would cut its text short.
         let lines: Vec<&str> = doc.lines().collect();
-        let n = lines.iter().position(|l| l.contains("ok 1 hash_translation_on")).unwrap();
+        let n = lines
+            .iter()
+            .position(|l| l.contains("ok 1 hash_translation_on"))
+            .unwrap();
         let mut broken: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
         broken[n] = strip_timestamp(lines[n]).to_string();
         let e = parse(&(broken.join("\n") + "\n")).unwrap_err();

@@ -39,9 +39,6 @@ pub struct Matrix {
     pub configs: Vec<Config>,
 }
 
-/// Options a matrix line may not use (the runner chooses them, or they need a person).
-const RUNNER_OPTIONS: &[&str] = &["--kernel", "--log", "--gdb", "-h", "--help"];
-
 impl Matrix {
     /// Read a matrix file; expectation files are looked up in its directory (`NAME` or
     /// `NAME.expect`) and parsed now, so that every error is reported before any boot.
@@ -72,16 +69,21 @@ impl Matrix {
             if line.is_empty() {
                 continue;
             }
-            let cols: Vec<&str> = line.split('|').map(str::trim).collect();
-            let [name, options, expect] = cols[..] else {
+            // The name runs to the first `|`, the expectation files from the last; the
+            // options between may hold a quoted `|`.
+            let columns = line
+                .split_once('|')
+                .and_then(|(name, rest)| rest.rsplit_once('|').map(|(o, e)| (name, o, e)));
+            let Some((name, options, expect)) = columns else {
                 return Err(err(
                     n,
                     format!(
                         "want 'NAME | qemu/run options | expectation files', found {} column(s)",
-                        cols.len()
+                        line.split('|').count()
                     ),
                 ));
             };
+            let (name, options, expect) = (name.trim(), options.trim(), expect.trim());
             if name.is_empty()
                 || !name
                     .chars()
@@ -99,10 +101,31 @@ impl Matrix {
                 ));
             }
             let words = split_words(options).map_err(|e| err(n, e))?;
-            if let Some(w) = words.iter().find(|w| RUNNER_OPTIONS.contains(&w.as_str())) {
-                return Err(err(n, format!("{w} cannot be used in a matrix")));
+            if words.iter().any(|w| w == "|") {
+                return Err(err(
+                    n,
+                    format!(
+                        "want 'NAME | qemu/run options | expectation files', found {} column(s) \
+                         (quote a '|' that belongs to an option)",
+                        line.split('|').count()
+                    ),
+                ));
             }
             let run = parse_run_args(words.clone()).map_err(|e| err(n, e))?;
+            let runner = [
+                ("--kernel", run.kernel.is_some()),
+                ("--log", run.log.is_some()),
+                ("--gdb", run.machine.gdb),
+                ("--help", run.help),
+            ];
+            if let Some((opt, _)) = runner.iter().find(|r| r.1) {
+                // Help is named as written (-h or --help).
+                let w = match *opt {
+                    "--help" if words.iter().any(|w| w == "-h") => "-h",
+                    o => o,
+                };
+                return Err(err(n, format!("{w} cannot be used in a matrix")));
+            }
             let expect_names: Vec<String> = expect.split_whitespace().map(String::from).collect();
             if expect_names.is_empty() {
                 return Err(err(n, "no expectation files".into()));
@@ -116,7 +139,10 @@ impl Matrix {
                 if !p.is_file() {
                     return Err(err(
                         n,
-                        format!("no expectation file '{e}' (or '{e}.expect') in {}", dir.display()),
+                        format!(
+                            "no expectation file '{e}' (or '{e}.expect') in {}",
+                            dir.display()
+                        ),
                     ));
                 }
                 parsed.push(Expectations::load(&p)?);
@@ -225,12 +251,18 @@ pub fn run(
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(c) = configs.get(i) else { break };
                     let log = out_dir.join(format!("{}.log", c.name));
-                    let judged = judge(&c.run.machine, kernel, c.run.timeout, &c.expect, &log, false);
+                    let judged = judge(
+                        &c.run.machine,
+                        kernel,
+                        c.run.timeout,
+                        &c.expect,
+                        &log,
+                        false,
+                    );
                     let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                    let time = judged
-                        .outcome
-                        .as_ref()
-                        .map_or(String::new(), |o| format!(" {:.2} s", o.duration.as_secs_f64()));
+                    let time = judged.outcome.as_ref().map_or(String::new(), |o| {
+                        format!(" {:.2} s", o.duration.as_secs_f64())
+                    });
                     progress(&format!(
                         "matrix: [{n}/{}] {} {}{time}",
                         configs.len(),
@@ -287,18 +319,23 @@ pub fn describe_machine(m: &Machine) -> String {
 
 /// The results as a table (one row per configuration, then every failed expectation).
 pub fn table(configs: &[&Config], results: &[ConfigResult]) -> String {
-    let mut rows = vec![[
-        "CONFIG", "MACHINE", "ORDER", "RESULT", "TIME", "VMEMMAP", "MAPPINGS", "FAILS",
-        "KTAP", "CHECKS",
-    ]
-    .map(String::from)];
+    let mut rows = vec![
+        [
+            "CONFIG", "MACHINE", "ORDER", "RESULT", "TIME", "VMEMMAP", "MAPPINGS", "FAILS", "KTAP",
+            "CHECKS",
+        ]
+        .map(String::from),
+    ];
     for (c, r) in configs.iter().zip(results) {
         let j = &r.judged;
         let (fields, time, ktap) = match &j.outcome {
             Some(o) => {
                 let f = sparse_init_fields(o.messages());
                 let ktap = match o.ktap() {
-                    Ok(d) => format!("{}/{}", d.cases() - d.not_ok_cases(), d.cases()),
+                    Ok(d) => {
+                        let (all, ok, _) = ktap_counts(&d);
+                        format!("{ok}/{all}")
+                    }
                     Err(_) => "-".into(),
                 };
                 (f, format!("{:.2}s", o.duration.as_secs_f64()), ktap)
@@ -342,7 +379,12 @@ pub fn table(configs: &[&Config], results: &[ConfigResult]) -> String {
         if j.status == Status::Pass {
             continue;
         }
-        out.push_str(&format!("{}: {}; log: {}\n", r.name, j.summary(), j.log.display()));
+        out.push_str(&format!(
+            "{}: {}; log: {}\n",
+            r.name,
+            j.summary(),
+            j.log.display()
+        ));
         if j.implicit_success == Some(false) {
             out.push_str(&format!(
                 "  no file states the exit status, so the kernel must report success: {}\n",
@@ -354,6 +396,26 @@ pub fn table(configs: &[&Config], results: &[ConfigResult]) -> String {
         }
     }
     out
+}
+
+/// Leaf cases: (all, ok and not skipped, skipped).
+fn ktap_counts(doc: &Document) -> (usize, usize, usize) {
+    doc.results
+        .iter()
+        .fold((0, 0, 0), |(n, ok, skip), r| match &r.subtest {
+            Some(s) => {
+                let (a, b, c) = ktap_counts(s);
+                (n + a, ok + b, skip + c)
+            }
+            None => {
+                let skipped = r.directive == Some(Directive::Skip);
+                (
+                    n + 1,
+                    ok + usize::from(r.ok && !skipped),
+                    skip + usize::from(skipped),
+                )
+            }
+        })
 }
 
 fn ktap_json(doc: &Document) -> Value {
@@ -373,9 +435,12 @@ fn ktap_json(doc: &Document) -> Value {
     }
     let mut cases = Vec::new();
     walk(doc, "", &mut cases);
+    let (all, ok, skipped) = ktap_counts(doc);
     json!({
-        "cases": doc.cases(),
-        "not_ok": doc.not_ok_cases(),
+        "cases": all,
+        "ok": ok,
+        "not_ok": all - ok,
+        "skipped": skipped,
         "results": cases,
     })
 }

@@ -48,10 +48,12 @@ fn main() {
     let mut verbose = false;
     let parsed = parse_run_args_with(std::env::args().skip(1), &mut |opt, rest| {
         match opt {
-            "--expect" => expect.push(PathBuf::from(
-                rest.next().ok_or("--expect needs a file")?,
-            )),
-            "--tree" => tree = Some(PathBuf::from(rest.next().ok_or("--tree needs a directory")?)),
+            "--expect" => expect.push(PathBuf::from(rest.next().ok_or("--expect needs a file")?)),
+            "--tree" => {
+                tree = Some(PathBuf::from(
+                    rest.next().ok_or("--tree needs a directory")?,
+                ))
+            }
             "-v" | "--verbose" => verbose = true,
             _ => return Ok(false),
         }
@@ -88,7 +90,11 @@ fn main() {
     // one that does not parse is the caller's mistake (stop the bisection).
     for f in &expect {
         if !f.is_file() {
-            say("skip", SKIP, &format!("no expectation file {}", f.display()));
+            say(
+                "skip",
+                SKIP,
+                &format!("no expectation file {}", f.display()),
+            );
         }
     }
     let files = match load_all(&expect) {
@@ -120,10 +126,9 @@ fn main() {
             eprintln!("bisect-check: {c}");
         }
     }
-    let time = j
-        .outcome
-        .as_ref()
-        .map_or(String::new(), |o| format!(" in {:.2} s", o.duration.as_secs_f64()));
+    let time = j.outcome.as_ref().map_or(String::new(), |o| {
+        format!(" in {:.2} s", o.duration.as_secs_f64())
+    });
     let line = format!("{}{time}; log: {}", j.summary(), log.display());
     match j.status {
         Status::Pass => say("good", GOOD, &line),
@@ -197,9 +202,17 @@ fn build(tree: &Path, build_log: &Path, verbose: bool) -> Result<PathBuf, String
         .rev()
         .find(|l| !l.trim().is_empty())
         .map(|l| PathBuf::from(l.trim()))
-        .ok_or_else(|| format!("qemu/build named no kernel; build log: {}", build_log.display()))?;
+        .ok_or_else(|| {
+            format!(
+                "qemu/build named no kernel; build log: {}",
+                build_log.display()
+            )
+        })?;
     if !elf.is_file() {
-        return Err(format!("qemu/build named {} which does not exist", elf.display()));
+        return Err(format!(
+            "qemu/build named {} which does not exist",
+            elf.display()
+        ));
     }
     Ok(elf)
 }

@@ -69,19 +69,40 @@ fn main() {
             other => usage_error(&format!("unknown option '{other}' (see --help)")),
         }
     }
+    // Shown relative to the current directory when it is under it (tables stay narrow).
+    if let Ok(cwd) = std::env::current_dir()
+        && let Ok(rel) = file.strip_prefix(&cwd)
+    {
+        file = rel.to_path_buf();
+    }
     let matrix = Matrix::load(&file).unwrap_or_else(|e| usage_error(&e.to_string()));
     let configs: Vec<_> = match &only {
         None => matrix.configs.iter().collect(),
         Some(names) => {
-            if let Some(n) = names.iter().find(|n| !matrix.configs.iter().any(|c| &c.name == *n)) {
-                usage_error(&format!("--only: no configuration '{n}' in {}", matrix.file));
+            if let Some(n) = names
+                .iter()
+                .find(|n| !matrix.configs.iter().any(|c| &c.name == *n))
+            {
+                usage_error(&format!(
+                    "--only: no configuration '{n}' in {}",
+                    matrix.file
+                ));
             }
-            matrix.configs.iter().filter(|c| names.contains(&c.name)).collect()
+            matrix
+                .configs
+                .iter()
+                .filter(|c| names.contains(&c.name))
+                .collect()
         }
     };
     if list {
         for c in &configs {
-            println!("{:<24} {} | {}", c.name, c.options.join(" "), c.expect_names.join(" "));
+            println!(
+                "{:<24} {} | {}",
+                c.name,
+                c.options.join(" "),
+                c.expect_names.join(" ")
+            );
         }
         exit(0);
     }
@@ -109,13 +130,19 @@ fn main() {
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
         .and_then(|_| {
-            std::fs::write(&json, serde_json::to_string_pretty(&report).expect("JSON") + "\n")
+            std::fs::write(
+                &json,
+                serde_json::to_string_pretty(&report).expect("JSON") + "\n",
+            )
         });
     if let Err(e) = written {
         eprintln!("qemu/matrix: {}: {e}", json.display());
         exit(1);
     }
-    let pass = results.iter().filter(|r| r.judged.status == Status::Pass).count();
+    let pass = results
+        .iter()
+        .filter(|r| r.judged.status == Status::Pass)
+        .count();
     println!(
         "qemu/matrix: {pass} of {} configurations passed in {:.1} s; report: {}",
         results.len(),
