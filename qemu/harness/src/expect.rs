@@ -30,7 +30,7 @@ use std::path::Path;
 
 use regex::Regex;
 
-use crate::ktap::{Directive, Document};
+use crate::ktap::Document;
 
 /// Variables every expectation file may use, with what they hold.
 pub const MACHINE_VARIABLES: &[(&str, &str)] = &[
@@ -190,12 +190,7 @@ const FUNCTIONS: &[(&str, usize)] = &[("ceil_div", 2), ("min", 2), ("max", 2)];
 impl Expectations {
     /// Read and parse `path`; errors name the file (as given) and line.
     pub fn load(path: &Path) -> Result<Self, ParseError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ParseError {
-            file: name.clone(),
-            line: 0,
-            message: format!("cannot read: {e}"),
-        })?;
+        let (name, text) = read_source(path)?;
         Self::parse(&name, &text)
     }
 
@@ -243,6 +238,19 @@ impl Expectations {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+}
+
+/// A file's name (the path as given) and text; an unreadable file is an error at line 0.
+pub fn read_source(path: &Path) -> Result<(String, String), ParseError> {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((name, text)),
+        Err(e) => Err(ParseError {
+            file: name,
+            line: 0,
+            message: format!("cannot read: {e}"),
+        }),
     }
 }
 
@@ -1345,20 +1353,12 @@ fn check(kind: &Kind, boot: &Boot, vars: &Vars) -> Result<String, String> {
     }
 }
 
-/// Every leaf case as (`suite.case` path, ok and not skipped).
+/// Every leaf case as (`suite.case` path, passed).
 fn leaves(doc: &Document) -> Vec<(String, bool)> {
-    fn walk(d: &Document, prefix: &str, out: &mut Vec<(String, bool)>) {
-        for r in &d.results {
-            let path = format!("{prefix}{}", r.name);
-            match &r.subtest {
-                Some(s) => walk(s, &format!("{path}."), out),
-                None => out.push((path, r.ok && r.directive != Some(Directive::Skip))),
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(doc, "", &mut out);
-    out
+    doc.leaves()
+        .into_iter()
+        .map(|(path, r)| (path, r.passed()))
+        .collect()
 }
 
 /// A case named by its full path or by a unique last component.

@@ -49,6 +49,13 @@ pub struct TestResult {
     pub subtest: Option<Document>,
 }
 
+impl TestResult {
+    /// `ok` and not skipped.
+    pub fn passed(&self) -> bool {
+        self.ok && self.directive != Some(Directive::Skip)
+    }
+}
+
 /// A directive at the start of a result's diagnostic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Directive {
@@ -179,6 +186,23 @@ impl Document {
                 }
             }
         }
+    }
+
+    /// Every leaf case (a result without a subtest), at every level, in document order,
+    /// with its `suite.case` path.
+    pub fn leaves(&self) -> Vec<(String, &TestResult)> {
+        fn walk<'d>(d: &'d Document, prefix: &str, out: &mut Vec<(String, &'d TestResult)>) {
+            for r in &d.results {
+                let path = format!("{prefix}{}", r.name);
+                match &r.subtest {
+                    Some(s) => walk(s, &format!("{path}."), out),
+                    None => out.push((path, r)),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, "", &mut out);
+        out
     }
 
     /// The result named `name` at this level.

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::check::{Judged, Status, judge, sparse_init_fields};
 use crate::cli::{RunArgs, parse_run_args};
 use crate::expect::{Expectations, ParseError};
-use crate::ktap::{Directive, Document};
+use crate::ktap::{Directive, Document, TestResult};
 use crate::machine::{Firmware, Machine};
 
 /// One configuration: a line of the matrix file.
@@ -43,12 +43,7 @@ impl Matrix {
     /// Read a matrix file; expectation files are looked up in its directory (`NAME` or
     /// `NAME.expect`) and parsed now, so that every error is reported before any boot.
     pub fn load(path: &Path) -> Result<Self, ParseError> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ParseError {
-            file: name.clone(),
-            line: 0,
-            message: format!("cannot read: {e}"),
-        })?;
+        let (name, text) = crate::expect::read_source(path)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         Self::parse(&name, &text, dir)
     }
@@ -398,44 +393,31 @@ pub fn table(configs: &[&Config], results: &[ConfigResult]) -> String {
     out
 }
 
-/// Leaf cases: (all, ok and not skipped, skipped).
+/// Leaf cases: (all, passed, skipped).
 fn ktap_counts(doc: &Document) -> (usize, usize, usize) {
-    doc.results
-        .iter()
-        .fold((0, 0, 0), |(n, ok, skip), r| match &r.subtest {
-            Some(s) => {
-                let (a, b, c) = ktap_counts(s);
-                (n + a, ok + b, skip + c)
-            }
-            None => {
-                let skipped = r.directive == Some(Directive::Skip);
-                (
-                    n + 1,
-                    ok + usize::from(r.ok && !skipped),
-                    skip + usize::from(skipped),
-                )
-            }
-        })
+    let leaves = doc.leaves();
+    let count = |f: fn(&TestResult) -> bool| leaves.iter().filter(|(_, r)| f(r)).count();
+    (
+        leaves.len(),
+        count(TestResult::passed),
+        count(|r| r.directive == Some(Directive::Skip)),
+    )
 }
 
 fn ktap_json(doc: &Document) -> Value {
-    fn walk(d: &Document, prefix: &str, out: &mut Vec<Value>) {
-        for r in &d.results {
-            let path = format!("{prefix}{}", r.name);
-            match &r.subtest {
-                Some(s) => walk(s, &format!("{path}."), out),
-                None => out.push(json!({
-                    "name": path,
-                    "ok": r.ok && r.directive != Some(Directive::Skip),
-                    "skip": r.directive == Some(Directive::Skip),
-                    "diag": r.diag,
-                })),
-            }
-        }
-    }
-    let mut cases = Vec::new();
-    walk(doc, "", &mut cases);
     let (all, ok, skipped) = ktap_counts(doc);
+    let cases: Vec<Value> = doc
+        .leaves()
+        .into_iter()
+        .map(|(name, r)| {
+            json!({
+                "name": name,
+                "ok": r.passed(),
+                "skip": r.directive == Some(Directive::Skip),
+                "diag": r.diag,
+            })
+        })
+        .collect();
     json!({
         "cases": all,
         "ok": ok,
