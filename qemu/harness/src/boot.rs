@@ -142,6 +142,18 @@ pub fn classify(
                 .map(String::from)
                 .unwrap_or_else(|| "QEMU exited 1 without a panic line".into()),
         ),
+        // The kernel ended itself (RTAS ibm,os-term) before its first log line.
+        (Some(1), _) if stderr.contains("OS terminated") => (
+            Verdict::KernelFailure,
+            format!(
+                "the kernel terminated before its first log line: {}",
+                stderr
+                    .lines()
+                    .find(|l| l.contains("OS terminated"))
+                    .unwrap_or("")
+                    .trim()
+            ),
+        ),
         (st, _) if !started => {
             let first_err = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
             (
@@ -207,7 +219,15 @@ pub fn boot(machine: &Machine, kernel: &Path, opts: &BootOptions) -> Result<Outc
         let rom = boot_rom_path();
         std::fs::create_dir_all(rom.parent().unwrap())
             .map_err(|e| format!("{}: {e}", rom.display()))?;
-        std::fs::write(&rom, boot_rom_bytes()).map_err(|e| format!("{}: {e}", rom.display()))?;
+        // Boots run in parallel: never truncate a ROM another QEMU may be reading.
+        if std::fs::read(&rom).ok().as_deref() != Some(&boot_rom_bytes()[..]) {
+            static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = rom.with_extension(format!("tmp{}.{n}", std::process::id()));
+            std::fs::write(&tmp, boot_rom_bytes())
+                .and_then(|_| std::fs::rename(&tmp, &rom))
+                .map_err(|e| format!("{}: {e}", rom.display()))?;
+        }
     }
     let command = command_line(machine, kernel);
     let start = Instant::now();
@@ -318,5 +338,14 @@ mod tests {
         assert_eq!(classify(None, true, OK, "").0, Verdict::Timeout);
         assert_eq!(classify(None, false, PANIC, "").0, Verdict::KernelFailure);
         assert_eq!(classify(Some(0), false, "", "").0, Verdict::QemuError);
+        // ibm,os-term before the first printk line is still the kernel's failure.
+        let (v, r) = classify(
+            Some(1),
+            false,
+            "sparsek: early\n",
+            "qemu-system-ppc64: OS terminated: no tree\n",
+        );
+        assert_eq!(v, Verdict::KernelFailure);
+        assert!(r.ends_with("OS terminated: no tree"), "{r}");
     }
 }

@@ -100,7 +100,17 @@ pub fn judge(
         dtb_duration: None,
         log: log.to_path_buf(),
     };
-    let dt_memory = if files.iter().any(Expectations::needs_device_tree) {
+    let needs_dt = files.iter().any(Expectations::needs_device_tree);
+    if needs_dt && !machine.dimms.is_empty() {
+        // QEMU's dumped tree has no DIMM memory (it comes with CAS), the kernel's has.
+        judged.error = Some(
+            "the dt_* facts leave out --dimm memory, which the kernel counts: \
+             expectations that use them cannot judge this machine"
+                .into(),
+        );
+        return judged;
+    }
+    let dt_memory = if needs_dt {
         let start = Instant::now();
         let dtb = log.with_extension("dtb");
         if let Some(dir) = dtb.parent() {
@@ -132,7 +142,13 @@ pub fn judge(
         }
     };
     if outcome.verdict == Verdict::QemuError {
-        judged.error = Some(format!("QEMU error: {}", outcome.reason));
+        // QEMU refusing the kernel image is the kernel's failure, not the harness's.
+        let refused = format!("error loading {}", kernel.display());
+        if kernel.is_file() && outcome.stderr.contains(&refused) {
+            judged.status = Status::Fail;
+        } else {
+            judged.error = Some(format!("QEMU error: {}", outcome.reason));
+        }
         judged.outcome = Some(outcome);
         return judged;
     }

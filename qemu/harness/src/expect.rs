@@ -332,11 +332,13 @@ impl FileParser<'_> {
                         "success" => Ok(crate::exit::SUCCESS),
                         "failure" => Ok(crate::exit::KERNEL_FAILURE),
                         "timeout" => Ok(crate::exit::TIMEOUT),
-                        w => w.parse::<i32>().map_err(|_| {
-                            e(format!(
-                                "exit: '{w}' is not success, failure, timeout or a number"
-                            ))
-                        }),
+                        "0" => Ok(crate::exit::SUCCESS),
+                        "1" => Ok(crate::exit::KERNEL_FAILURE),
+                        "124" => Ok(crate::exit::TIMEOUT),
+                        w => Err(e(format!(
+                            "exit: '{w}' is not success (0), failure (1) or timeout (124), \
+                             the statuses a judged boot can have"
+                        ))),
                     })
                     .collect::<Result<_, _>>()?;
                 Ok(Kind::Exit(codes))
@@ -375,6 +377,11 @@ impl FileParser<'_> {
                     ));
                 }
                 for name in &names {
+                    if RANGE_VARIABLES.contains(&name.as_str()) {
+                        return Err(e(format!(
+                            "'{name}' is an 'each' variable; name the group otherwise"
+                        )));
+                    }
                     if !self.scope.insert(name.clone()) {
                         return Err(e(format!("variable '{name}' is already defined")));
                     }
@@ -1300,7 +1307,9 @@ fn check(kind: &Kind, boot: &Boot, vars: &Vars) -> Result<String, String> {
             match kind {
                 Kind::KtapAllOk => {
                     let bad: Vec<_> = leaves.iter().filter(|l| !l.1).map(|l| &l.0).collect();
-                    if bad.is_empty() && doc.all_ok() {
+                    if leaves.is_empty() {
+                        Err("the KTAP document has no test cases".into())
+                    } else if bad.is_empty() && doc.all_ok() {
                         Ok(format!("{} cases ok", leaves.len()))
                     } else {
                         Err(format!("not ok: {}", doc.failures().join("; ")))

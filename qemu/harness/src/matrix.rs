@@ -427,11 +427,17 @@ fn ktap_json(doc: &Document) -> Value {
     })
 }
 
-/// A `sparse_init:` field as JSON: a number when it is one (`16M` stays a string,
-/// `time=5800us` becomes `time_us`).
+/// A `sparse_init:` field as JSON: numbers as numbers, a unit suffix moved into the key
+/// (`time=5800us` is `time_us: 5800`, `memmap=16384K` is `memmap_kib: 16384`,
+/// `usemap=1024B` is `usemap_bytes: 1024`); the page size stays a name (`psize: "64K"`).
 fn field_json(k: &str, v: &str) -> (String, Value) {
-    if let Some(n) = v.strip_suffix("us").and_then(|n| n.parse::<u64>().ok()) {
-        return (format!("{k}_us"), json!(n));
+    if k == "psize" {
+        return (k.to_string(), json!(v));
+    }
+    for (suffix, unit) in [("us", "us"), ("K", "kib"), ("B", "bytes")] {
+        if let Some(n) = v.strip_suffix(suffix).and_then(|n| n.parse::<u64>().ok()) {
+            return (format!("{k}_{unit}"), json!(n));
+        }
     }
     match v.parse::<u64>() {
         Ok(n) => (k.to_string(), json!(n)),

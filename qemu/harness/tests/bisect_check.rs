@@ -150,9 +150,36 @@ fn an_expected_failure_makes_a_failing_kernel_good() {
 
 #[test]
 fn hang_is_1() {
-    let (o, _) = with_kernel("hang", &["--vof", "--timeout", "0.05"]);
+    // A real hang: loaded away from its link address, head.S prints why and waits.
+    let (o, _) = with_kernel(
+        "hang",
+        &[
+            "--vof",
+            "--timeout",
+            "2",
+            "--",
+            "-M",
+            "pseries,kernel-addr=0x1000000",
+        ],
+    );
     assert_eq!(o.status.code(), Some(BAD), "{}", show(&o));
-    assert!(line(&o).contains("timeout (timed out; "), "{}", show(&o));
+    let l = line(&o);
+    assert!(l.contains("timeout (timed out; "), "{l}");
+    assert!(l.contains("loaded away from its link address"), "{l}");
+}
+
+#[test]
+fn a_kernel_qemu_cannot_load_is_1() {
+    let dir = scratch("not-elf");
+    let k = write(&dir, "vmlinux", "not an ELF image\n");
+    let log = dir.join("boot.log").display().to_string();
+    let o = bisect_check(&["--vof", "--kernel", &k, "--log", &log], &[]);
+    assert_eq!(o.status.code(), Some(BAD), "{}", show(&o));
+    assert!(
+        line(&o).contains(&format!("error loading {k}")),
+        "{}",
+        show(&o)
+    );
 }
 
 #[test]
@@ -177,9 +204,18 @@ fn build_failure_is_125() {
     let l = line(&o);
     assert!(l.starts_with("bisect-check: skip: "), "{l}");
     assert!(l.contains("the build failed"), "{l}");
-    let build_log = l.rsplit("build log: ").next().unwrap();
+    let build_log = l.rsplit("; log: ").next().unwrap();
     let text = std::fs::read_to_string(build_log).unwrap();
     assert!(text.contains("cannot find value"), "{text}");
+    // The same tree named relatively (from the repository root, bisect-check's cwd).
+    let rel = tree
+        .strip_prefix(repo_root())
+        .unwrap()
+        .display()
+        .to_string();
+    let o = bisect_check(&["--vof", "--tree", &rel], &[]);
+    assert_eq!(o.status.code(), Some(SKIP), "{}", show(&o));
+    assert!(line(&o).contains("the build failed"), "{}", show(&o));
     // A tree without qemu/build (a commit from before it) cannot be tested either.
     let empty = scratch("empty-tree").display().to_string();
     let o = bisect_check(&["--vof", "--tree", &empty], &[]);
@@ -215,13 +251,18 @@ fn harness_trouble_is_125() {
     let log = format!("{blocker}/boot.log");
     let o = bisect_check(&["--vof", "--kernel", &k, "--log", &log], &[]);
     assert_eq!(o.status.code(), Some(SKIP), "{}", show(&o));
-    // An expectation file missing (at this commit) and a kernel that is not there.
+    // An expectation file of the tested tree missing at this commit, and a kernel that
+    // is not there.
     let (o, _) = with_kernel(
         "missing-expect",
-        &["--vof", "--expect", "/nonexistent.expect"],
+        &["--vof", "--expect", "qemu/expect/no-such.expect"],
     );
     assert_eq!(o.status.code(), Some(SKIP), "{}", show(&o));
-    assert!(line(&o).contains("no expectation file /nonexistent.expect"));
+    assert!(
+        line(&o).contains("no expectation file qemu/expect/no-such.expect at this commit"),
+        "{}",
+        show(&o)
+    );
     let o = bisect_check(&["--vof", "--kernel", "/nonexistent/vmlinux"], &[]);
     assert_eq!(o.status.code(), Some(SKIP), "{}", show(&o));
 }
@@ -233,6 +274,10 @@ fn unusable_options_are_128() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown option '--no-such-option'"));
     let o = bisect_check(&["--gdb"], &[]);
     assert_eq!(o.status.code(), Some(ABORT), "{}", show(&o));
+    // An expectation file missing outside the tested tree is a mistyped path.
+    let o = bisect_check(&["--expect", "/nonexistent.expect"], &[]);
+    assert_eq!(o.status.code(), Some(ABORT), "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no expectation file /nonexistent.expect"));
     // A malformed expectation file is named with its line.
     let dir = scratch("malformed");
     let f = write(&dir, "bad.expect", "appear /ok/\ncount /x/ = 3\n");

@@ -28,13 +28,13 @@ qemu/run --help) and:
 
 exit status (git bisect run's convention):
   0    good: the kernel reported success and every expectation was met
-  1    bad: the kernel reported failure, crashed or hung (timeout), or an
-       expectation was not met
+  1    bad: the kernel reported failure, crashed, hung (timeout) or was refused
+       by QEMU, or an expectation was not met
   125  cannot test this commit: the build failed, QEMU is missing or failed before
-       the kernel ran, an expectation file is missing at this commit, or the harness
-       could not do its part
-  128  unusable options or a malformed expectation file: git bisect run stops,
-       since no commit could be tested with them
+       the kernel ran, an expectation file inside the tested tree is missing at
+       this commit, or the harness could not do its part
+  128  unusable options, a missing expectation file outside the tested tree, or a
+       malformed one: git bisect run stops, since no commit could be tested
 ";
 
 const GOOD: i32 = 0;
@@ -78,23 +78,40 @@ fn main() {
         Some(t) => t,
         None => match git(Path::new("."), &["rev-parse", "--show-toplevel"]) {
             Some(t) => PathBuf::from(t),
-            None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            None => PathBuf::from("."),
         },
     };
+    // Absolute, since the build runs from inside it.
+    let tree = std::path::absolute(&tree).unwrap_or(tree);
+    // A panic in the harness is the harness's trouble, not the commit's: skip it (Rust
+    // would exit 101, which git bisect run counts as bad).
+    std::panic::set_hook(Box::new(|info| {
+        println!("bisect-check: skip: the harness panicked: {info}");
+        exit(SKIP);
+    }));
     let commit = describe(&tree);
+    if commit.ends_with("-dirty") {
+        eprintln!(
+            "bisect-check: warning: {} has uncommitted changes; they are built and tested \
+             with this commit",
+            tree.display()
+        );
+    }
     let say = |class: &str, code: i32, what: &str| -> ! {
         println!("bisect-check: {class}: {commit}: {what}");
         exit(code)
     };
-    // Expectation files: one missing here may be missing at this commit only (skip);
-    // one that does not parse is the caller's mistake (stop the bisection).
+    // Expectation files: one missing inside the tested tree may be missing at this
+    // commit only (skip it); one missing outside it, or one that does not parse, is the
+    // caller's mistake (stop the bisection).
     for f in &expect {
         if !f.is_file() {
-            say(
-                "skip",
-                SKIP,
-                &format!("no expectation file {}", f.display()),
-            );
+            if std::path::absolute(f).is_ok_and(|a| a.starts_with(&tree)) {
+                let what = format!("no expectation file {} at this commit", f.display());
+                say("skip", SKIP, &what);
+            }
+            eprintln!("bisect-check: no expectation file {}", f.display());
+            exit(ABORT);
         }
     }
     let files = match load_all(&expect) {
@@ -168,8 +185,8 @@ fn describe(tree: &Path) -> String {
     }
 }
 
-/// Build the tree's kernel with its own `qemu/build` (output into `build_log`, or to the
-/// terminal too when verbose); returns the ELF it names last.
+/// Build the tree's kernel with its own `qemu/build` (its output into `build_log`, and to
+/// the terminal too when verbose); returns the ELF it names last.
 fn build(tree: &Path, build_log: &Path, verbose: bool) -> Result<PathBuf, String> {
     let script = tree.join("qemu/build");
     if !script.is_file() {
@@ -178,36 +195,48 @@ fn build(tree: &Path, build_log: &Path, verbose: bool) -> Result<PathBuf, String
     if let Some(dir) = build_log.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let out = Command::new(&script)
+    let mut child = Command::new(&script)
         .current_dir(tree)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if verbose {
-        eprint!("{stderr}");
-    }
-    std::fs::write(build_log, stderr.as_bytes())
-        .map_err(|e| format!("{}: {e}", build_log.display()))?;
-    if !out.status.success() {
+    // cargo's output goes to the build log as it comes (and to the terminal with -v).
+    let mut log =
+        std::fs::File::create(build_log).map_err(|e| format!("{}: {e}", build_log.display()))?;
+    let stderr = child.stderr.take().expect("piped");
+    let copier = std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if verbose {
+                eprintln!("{line}");
+            }
+            let _ = writeln!(log, "{line}");
+        }
+    });
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("piped"), &mut stdout)
+        .map_err(|e| format!("reading qemu/build's output: {e}"))?;
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for qemu/build: {e}"))?;
+    let _ = copier.join();
+    if !status.success() {
         return Err(format!(
-            "the build failed ({}); build log: {}",
-            out.status,
+            "the build failed ({status}); log: {}",
             build_log.display()
         ));
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let elf = stdout
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
         .map(|l| PathBuf::from(l.trim()))
-        .ok_or_else(|| {
-            format!(
-                "qemu/build named no kernel; build log: {}",
-                build_log.display()
-            )
-        })?;
+        .ok_or_else(|| format!("qemu/build named no kernel; log: {}", build_log.display()))?;
     if !elf.is_file() {
         return Err(format!(
             "qemu/build named {} which does not exist",

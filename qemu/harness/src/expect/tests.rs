@@ -477,7 +477,7 @@ fn exit_errors() {
     assert_parse_err(
         "exit success maybe",
         1,
-        "exit: 'maybe' is not success, failure, timeout or a number",
+        "exit: 'maybe' is not success (0), failure (1) or timeout (124)",
     );
     assert_parse_err("exit 1.5", 1, "exit: '1.5' is not");
 }
@@ -749,7 +749,9 @@ fn exit_takes_several_statuses_and_numbers() {
         assert_eq!(v[0].ok, ok, "{}", v[0]);
         assert_eq!(v[0].detail, format!("exit status {code}"));
     }
-    assert_met(&verdict("exit 4", &at(exit::QEMU_ERROR)));
+    // Only the statuses a judged boot can have (a QEMU error is never judged).
+    assert_parse_err("exit 4", 1, "exit: '4' is not success (0)");
+    assert_parse_err("exit 0 2", 1, "exit: '2'");
     assert_met(&verdict("exit 124", &at(exit::TIMEOUT)));
     assert_met(&verdict("exit timeout", &at(124)));
     assert_failed(&verdict("exit 0 1", &at(124)), "exit status 124");
@@ -1997,8 +1999,33 @@ fn parse_errors_display_file_and_line() {
     let e = parse_err("\n\nexit sometimes");
     assert_eq!(
         e.to_string(),
-        "t.expect:3: exit: 'sometimes' is not success, failure, timeout or a number"
+        "t.expect:3: exit: 'sometimes' is not success (0), failure (1) or timeout (124), \
+         the statuses a judged boot can have"
     );
     let as_error: &dyn std::error::Error = &e;
     assert_eq!(as_error.to_string(), e.to_string());
+}
+
+#[test]
+fn ktap_all_ok_needs_at_least_one_case() {
+    let boot = Boot {
+        exit: 0,
+        messages: Vec::new(),
+        ktap: crate::ktap::parse("KTAP version 1\n1..0\n"),
+    };
+    assert!(boot.ktap.is_ok());
+    let v = parse("ktap all-ok").evaluate(&boot, &mut vars_2g());
+    assert!(!v[0].ok, "{}", v[0]);
+    assert_eq!(v[0].detail, "the KTAP document has no test cases");
+}
+
+#[test]
+fn captures_may_not_take_each_variables_names() {
+    for name in RANGE_VARIABLES {
+        assert_parse_err(
+            &format!("capture /x (?P<{name}>\\d+)/"),
+            1,
+            &format!("'{name}' is an 'each' variable"),
+        );
+    }
 }

@@ -1418,8 +1418,8 @@ fn json_sparse_init_numbers_are_numbers() {
             "mappings": 1,
             "map_failures": 0,
             "unbacked_sections": 0,
-            "memmap": "16384K",
-            "usemap": "1024B",
+            "memmap_kib": 16384,
+            "usemap_bytes": 1024,
             "time_us": 5800,
         })
     );
@@ -1619,7 +1619,11 @@ fn field_json_numbers_microseconds_and_strings() {
     );
     assert_eq!(
         field_json("usemap", "1024B"),
-        ("usemap".into(), json!("1024B"))
+        ("usemap_bytes".into(), json!(1024))
+    );
+    assert_eq!(
+        field_json("memmap", "16384K"),
+        ("memmap_kib".into(), json!(16384))
     );
     assert_eq!(field_json("x", "us"), ("x".into(), json!("us")));
     assert_eq!(field_json("x", "-1"), ("x".into(), json!("-1")));
