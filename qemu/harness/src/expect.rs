@@ -1048,9 +1048,12 @@ impl Vars {
         v.set("smp", m.smp.into());
         v.set("numa_nodes", m.numa.len() as i128);
         v.set("hpt_16m", m.hpt_16m.into());
-        v.set("max_page_size", if m.hpt_16m { 16 << 20 } else { 64 << 10 });
+        // The kernel's own constants and Linux's rule, from the portable library.
+        use sparsek::mm::hash::pagesize::{Psize, VMEMMAP_16M_MIN_RAM};
+        let largest = if m.hpt_16m { Psize::P16M } else { Psize::P64K };
+        v.set("max_page_size", largest.size().into());
         if let Some(ranges) = &dt_memory {
-            const SECTION: u64 = 1 << 24;
+            const SECTION: u64 = 1 << sparsek::mm::sparse::section::SECTION_SIZE_BITS;
             v.set(
                 "dt_memory",
                 ranges.iter().map(|r| i128::from(r.1 - r.0)).sum(),
@@ -1073,10 +1076,10 @@ impl Vars {
             let total: u64 = ranges.iter().map(|r| r.1 - r.0).sum();
             v.set(
                 "dt_vmemmap_psize",
-                if m.hpt_16m && total >= 1 << 30 {
-                    16 << 20
+                if m.hpt_16m && total >= VMEMMAP_16M_MIN_RAM {
+                    Psize::P16M.size().into()
                 } else {
-                    64 << 10
+                    Psize::P64K.size().into()
                 },
             );
         }
