@@ -3,11 +3,12 @@
 use alloc::vec::Vec;
 
 use sparsek::bootparam::BootParams;
+use sparsek::boottime::Phase;
 use sparsek::{ktap, printk};
 use sparsek::{pr_err, pr_info, pr_notice, pr_warn};
 
 use crate::arch::{self, BootInfo};
-use crate::{heap, paging, setup};
+use crate::{heap, paging, phase, setup};
 
 const PR_PREFIX: &str = "";
 
@@ -39,6 +40,7 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     let mut mem = setup::early_init_devtree(&dt, &boot, &params);
     // ... until the client interface is shut here.
     setup::leave_firmware(&mut mem, &boot);
+    phase::end(Phase::Memblock);
 
     // The hash MMU needs real mode to bolt the linear mapping, so it comes after the
     // firmware is gone; it must come before anything allocates above the real-mode area
@@ -52,17 +54,20 @@ pub fn start_kernel(boot: BootInfo) -> ! {
             secondary_fallback: params.hash_bolt_secondary,
         },
     );
+    phase::end(Phase::Mmu);
     let hash_checks = arch::hash_selftests(&mem.memblock);
     if hash_checks.iter().any(|c| !c.ok) {
         // Nothing may be built on a broken MMU: report now and stop.
         report_selftests(&[("hash", &hash_checks)]);
     }
+    phase::end(Phase::Selftests);
 
     // Sparse init (sections, vmemmap, struct pages) needs translation on and the final
     // memblock.
-    let sparse_checks = paging::paging_init(&mut mem.memblock, order);
+    let (sparse_checks, mut footprint) = paging::paging_init(&mut mem.memblock, order);
     arch::hash_report_stats();
     report_selftests(&[("hash", &hash_checks), ("sparse", &sparse_checks)]);
+    phase::end(Phase::Selftests);
 
     if params.selftest_panic {
         panic!("selftest.panic requested");
@@ -72,8 +77,17 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     }
 
     setup::mem_init_print_info(&mem);
-    // Last action before the final status: the initrd must be intact.
+    // Last check before the final status: the initrd must be intact.
     setup::initrd_check(&mem);
+    phase::end(Phase::Report);
+
+    // The figures of this boot, for benchmarks and CI (formats in sparsek::boottime).
+    footprint.h_enter = arch::h_enter_count();
+    footprint.memblock_reserved = mem.memblock.phys_mem_size() - mem.memblock.free_size();
+    footprint.kernel = mem.kernel.1 - mem.kernel.0;
+    footprint.heap_peak = heap::peak() as u64;
+    pr_info!("{footprint}");
+    pr_info!("{}", phase::phases());
     arch::power_off()
 }
 

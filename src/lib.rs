@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod bootparam;
+pub mod boottime;
 pub mod cmdline;
 pub mod crc32;
 pub mod fdt;

@@ -17,6 +17,8 @@ mod init;
 #[cfg(target_os = "none")]
 mod paging;
 #[cfg(target_os = "none")]
+mod phase;
+#[cfg(target_os = "none")]
 mod setup;
 
 #[cfg(target_os = "none")]

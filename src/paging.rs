@@ -11,6 +11,7 @@
 
 use alloc::vec::Vec;
 
+use sparsek::boottime::{Footprint, Phase};
 use sparsek::ktap::Check;
 use sparsek::mm::memblock::Memblock;
 use sparsek::mm::sparse::checks::{Inputs, sparse_selftests};
@@ -19,13 +20,13 @@ use sparsek::mm::sparse::{Ctx, HashParams, Order, Sparse};
 use sparsek::pr_info;
 use sparsek::printk::{self, Level};
 
-use crate::arch;
+use crate::{arch, phase};
 
 const PR_PREFIX: &str = "";
 
 /// Run sparse init in `order`, report it, initialise the struct pages, and return the
-/// `sparse` self-checks.
-pub fn paging_init(mb: &mut Memblock, order: Order) -> Vec<Check> {
+/// `sparse` self-checks and what sparse init built (the footprint's sparse fields).
+pub fn paging_init(mb: &mut Memblock, order: Order) -> (Vec<Check>, Footprint) {
     let mmu = arch::mmu().unwrap_or_else(|| arch::fatal_fmt(format_args!("paging_init: no MMU")));
     let hash = HashParams {
         geo: &mmu.geo,
@@ -47,6 +48,7 @@ pub fn paging_init(mb: &mut Memblock, order: Order) -> Vec<Check> {
     };
     let mut sparse = Sparse::new(order, hash.vmemmap_psize);
     let t0 = arch::now_ns();
+    let enters0 = arch::h_enter_count();
     let mut report = {
         let mut ctx = Ctx {
             m: &mut m,
@@ -63,15 +65,26 @@ pub fn paging_init(mb: &mut Memblock, order: Order) -> Vec<Check> {
             .unwrap_or_else(|e| arch::fatal_fmt(format_args!("{e}")))
     };
     report.time_us = (arch::now_ns() - t0) / 1000;
+    let footprint = Footprint {
+        sections: report.sections,
+        vmemmap_pages: report.vmemmap_pages,
+        // Every hash insert sparse init makes is a vmemmap page's.
+        h_enter_vmemmap: arch::h_enter_count() - enters0,
+        memmap: report.memmap_bytes,
+        usemap: report.usemap_bytes,
+        ..Footprint::default()
+    };
     pr_info!("{report}");
+    phase::end(Phase::SparseInit);
 
     let mb = &*mb;
     free_area_init_report(mb, &mut |args| printk::printk(Level::Info, "", args));
     let t1 = arch::now_ns();
     let stats = memmap_init(&mut m, mb, &sparse);
     pr_info!("{stats} in {}us", (arch::now_ns() - t1) / 1000);
+    phase::end(Phase::MemmapInit);
 
-    sparse_selftests(
+    let checks = sparse_selftests(
         &mut m,
         &Inputs {
             mb,
@@ -80,5 +93,6 @@ pub fn paging_init(mb: &mut Memblock, order: Order) -> Vec<Check> {
             reserved_before: &reserved_before,
             memmap: stats,
         },
-    )
+    );
+    (checks, footprint)
 }

@@ -11,6 +11,7 @@
 use alloc::vec::Vec;
 
 use sparsek::bootparam::BootParams;
+use sparsek::boottime::Phase;
 use sparsek::crc32;
 use sparsek::mm::PAGE_SIZE;
 use sparsek::mm::memblock::{Memblock, RegionFlags};
@@ -19,6 +20,7 @@ use sparsek::prom::{memory, reserve};
 use sparsek::{pr_err, pr_info, pr_warn};
 
 use crate::arch::{self, BootInfo, DeviceTree};
+use crate::phase;
 
 const PR_PREFIX: &str = "";
 
@@ -62,6 +64,7 @@ pub fn early_init_devtree(dt: &DeviceTree, boot: &BootInfo, params: &BootParams)
     for note in &map.notes {
         printk::printk(Level::Warning, note.subsystem(), format_args!("{note}"));
     }
+    phase::end(Phase::Parse);
 
     let mut mb = Memblock::new();
     mb.set_debug(params.memblock_debug);

@@ -80,6 +80,11 @@ impl HashPageTable for PaprHpt {
     }
 }
 
+/// H_ENTER calls made so far.
+pub fn h_enter_count() -> u64 {
+    ENTERS.load(Ordering::Relaxed)
+}
+
 /// One line of hash MMU statistics: hypercalls made, segments loaded on demand.
 pub fn report_stats() {
     pr_info!(

@@ -14,6 +14,7 @@
 use alloc::string::String;
 use alloc::vec;
 
+use sparsek::boottime::Phase;
 use sparsek::fdt::Fdt;
 use sparsek::prom::cas;
 use sparsek::prom::flatten::{self, OfTree};
@@ -159,6 +160,7 @@ pub fn kernel_image() -> (u64, u64) {
 /// goes on with the tree as it is (no DR memory); failing to get any tree is an error.
 pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
     let vector = cas::architecture_vector();
+    crate::phase::end(Phase::Entry);
     match &boot.firmware {
         Firmware::Of(of) => {
             let t0 = now_ns();
@@ -176,6 +178,7 @@ pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
                     "ibm,client-architecture-support failed: {e}; DR memory will not be described"
                 ),
             }
+            crate::phase::end(Phase::Cas);
             let t1 = now_ns();
             let mut reservations = vec![kernel_image_range()];
             if let Some((start, end)) = boot.initrd() {
@@ -194,11 +197,16 @@ pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
                 (now_ns() - t1) / 1000,
                 super::of::calls() - calls0
             );
-            DeviceTree::in_heap(blob, DtSource::Flattened, None)
+            let dt = DeviceTree::in_heap(blob, DtSource::Flattened, None);
+            crate::phase::end(Phase::Flatten);
+            dt
         }
         Firmware::Fdt(r3_fdt) => {
             let t0 = now_ns();
-            match cas_via_hcall(&vector) {
+            let cas = cas_via_hcall(&vector);
+            // No walk: the tree comes with H_CAS (or is r3's).
+            crate::phase::end(Phase::Cas);
+            let dt = match cas {
                 Ok(blob) => {
                     pr_info!(
                         "ibm,client-architecture-support (H_CAS): done in {} us, new device tree of {} bytes",
@@ -218,7 +226,9 @@ pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
                         entry_fdt: None,
                     })
                 }
-            }
+            };
+            crate::phase::end(Phase::Flatten);
+            dt
         }
     }
 }
