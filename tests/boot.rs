@@ -315,6 +315,7 @@ fn wrong_load_address_is_reported_before_stopping() {
         timeout: Some(Duration::from_secs(3)),
         log: Some(log_path(name)),
         echo: false,
+        ..Default::default()
     };
     let o = qemu_harness::boot(&m, kernel(), &opts).expect("QEMU starts");
     check!(

@@ -3,6 +3,8 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::exit;
@@ -16,6 +18,9 @@ pub struct BootOptions {
     pub log: Option<PathBuf>,
     /// Copy QEMU's output to our stdout/stderr while it runs.
     pub echo: bool,
+    /// Kill QEMU as soon as a console line containing this text is complete (a kernel
+    /// that never powers off, such as Linux without a root filesystem, timed to a line).
+    pub stop_at: Option<String>,
 }
 
 /// How a boot ended.
@@ -65,6 +70,47 @@ pub struct Outcome {
     pub command: Vec<String>,
     /// Why the verdict is what it is, in one line.
     pub reason: String,
+    /// When each part of the console arrived.
+    pub timing: ConsoleTiming,
+    /// QEMU was killed on [`BootOptions::stop_at`]'s line (the verdict then only says
+    /// the boot did not end by itself).
+    pub stopped: bool,
+}
+
+/// When the console arrived, measured from QEMU's launch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConsoleTiming {
+    /// For every line of [`Outcome::console`] (split at `\n`): when its first byte and
+    /// its end (the `\n`, or the end of output) arrived.
+    pub lines: Vec<(Duration, Duration)>,
+    /// When QEMU's stdout closed (QEMU exited, or was killed).
+    pub eof: Option<Duration>,
+}
+
+impl ConsoleTiming {
+    /// Line arrival times from the raw output and the chunks it arrived in: `chunks` holds
+    /// (end offset in `raw`, arrival time), offsets increasing.
+    pub fn from_chunks(raw: &[u8], chunks: &[(usize, Duration)], eof: Option<Duration>) -> Self {
+        let arrival = |offset: usize| {
+            let i = chunks.partition_point(|&(end, _)| end <= offset);
+            chunks
+                .get(i)
+                .or(chunks.last())
+                .map_or(Duration::ZERO, |c| c.1)
+        };
+        let mut lines = Vec::new();
+        let mut start = 0;
+        for (i, &b) in raw.iter().enumerate() {
+            if b == b'\n' {
+                lines.push((arrival(start), arrival(i)));
+                start = i + 1;
+            }
+        }
+        // The text after the last newline is a line too (as `split('\n')` sees it).
+        let end = raw.len().saturating_sub(1).max(start);
+        lines.push((arrival(start), arrival(end)));
+        ConsoleTiming { lines, eof }
+    }
 }
 
 impl Outcome {
@@ -75,6 +121,15 @@ impl Outcome {
     /// The kernel's lines without their timestamps.
     pub fn messages(&self) -> impl Iterator<Item = &str> {
         self.kernel_lines().map(strip_timestamp)
+    }
+    /// The first kernel line whose message (timestamp stripped) satisfies `want`, with
+    /// when its first byte and its end arrived.
+    pub fn find_line(&self, want: impl Fn(&str) -> bool) -> Option<(&str, Duration, Duration)> {
+        self.console
+            .split('\n')
+            .zip(&self.timing.lines)
+            .find(|(l, _)| is_kernel_line(l) && want(strip_timestamp(l)))
+            .map(|(l, &(s, e))| (strip_timestamp(l), s, e))
     }
     /// The boot's KTAP document (the self-checks), parsed strictly.
     pub fn ktap(&self) -> Result<crate::ktap::Document, crate::ktap::Error> {
@@ -179,16 +234,45 @@ pub fn classify(
 /// Where a stream is copied while QEMU runs.
 type Echo = Option<Box<dyn Write + Send>>;
 
-fn pump(mut src: impl Read + Send + 'static, echo: Echo) -> std::thread::JoinHandle<Vec<u8>> {
+/// What a stream delivered: its bytes, the chunks' arrival (end offset, time since
+/// launch) and when it closed.
+struct Pumped {
+    all: Vec<u8>,
+    chunks: Vec<(usize, Duration)>,
+    eof: Duration,
+}
+
+/// Copy `src` until it closes. With `stop`, set the flag once a complete line contains
+/// the text.
+fn pump(
+    mut src: impl Read + Send + 'static,
+    echo: Echo,
+    start: Instant,
+    stop: Option<(String, Arc<AtomicBool>)>,
+) -> std::thread::JoinHandle<Pumped> {
     std::thread::spawn(move || {
         let mut all = Vec::new();
+        let mut chunks = Vec::new();
         let mut echo = echo;
         let mut buf = [0u8; 4096];
+        // Where the first line not yet searched for `stop` starts.
+        let mut searched = 0;
         loop {
             match src.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    let now = start.elapsed();
                     all.extend_from_slice(&buf[..n]);
+                    chunks.push((all.len(), now));
+                    if let Some((text, flag)) = &stop {
+                        while let Some(nl) = all[searched..].iter().position(|&b| b == b'\n') {
+                            let line = &all[searched..searched + nl];
+                            if line.windows(text.len()).any(|w| w == text.as_bytes()) {
+                                flag.store(true, Ordering::Release);
+                            }
+                            searched += nl + 1;
+                        }
+                    }
                     if let Some(w) = echo.as_mut() {
                         // A closed stdout (e.g. piped into head) must not stop the capture.
                         let _ = w.write_all(&buf[..n]).and_then(|_| w.flush());
@@ -196,7 +280,11 @@ fn pump(mut src: impl Read + Send + 'static, echo: Echo) -> std::thread::JoinHan
                 }
             }
         }
-        all
+        Pumped {
+            all,
+            chunks,
+            eof: start.elapsed(),
+        }
     })
 }
 
@@ -246,14 +334,27 @@ pub fn boot(machine: &Machine, kernel: &Path, opts: &BootOptions) -> Result<Outc
     } else {
         (None, None)
     };
-    let out = pump(child.stdout.take().unwrap(), out_echo);
-    let err = pump(child.stderr.take().unwrap(), err_echo);
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let stop = opts
+        .stop_at
+        .clone()
+        .filter(|t| !t.is_empty())
+        .map(|t| (t, stop_flag.clone()));
+    let out = pump(child.stdout.take().unwrap(), out_echo, start, stop);
+    let err = pump(child.stderr.take().unwrap(), err_echo, start, None);
     let mut timed_out = false;
+    let mut stopped = false;
     let status = loop {
         match child.try_wait() {
             Ok(Some(st)) => break st.code(),
             Ok(None) => {}
             Err(e) => return Err(format!("waiting for QEMU: {e}")),
+        }
+        if stop_flag.load(Ordering::Acquire) {
+            let _ = child.kill();
+            let _ = child.wait();
+            stopped = true;
+            break None;
         }
         if let Some(t) = opts.timeout
             && start.elapsed() >= t
@@ -263,12 +364,27 @@ pub fn boot(machine: &Machine, kernel: &Path, opts: &BootOptions) -> Result<Outc
             timed_out = true;
             break None;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(1));
     };
     let duration = start.elapsed();
-    let console = String::from_utf8_lossy(&out.join().unwrap_or_default()).replace('\r', "");
-    let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
-    let (verdict, reason) = classify(status, timed_out, &console, &stderr);
+    let joined = |h: std::thread::JoinHandle<Pumped>| {
+        h.join().unwrap_or(Pumped {
+            all: Vec::new(),
+            chunks: Vec::new(),
+            eof: duration,
+        })
+    };
+    let out = joined(out);
+    let timing = ConsoleTiming::from_chunks(&out.all, &out.chunks, Some(out.eof));
+    let console = String::from_utf8_lossy(&out.all).replace('\r', "");
+    let stderr = String::from_utf8_lossy(&joined(err).all).into_owned();
+    let (verdict, mut reason) = classify(status, timed_out, &console, &stderr);
+    if stopped {
+        reason = format!(
+            "stopped at the line containing '{}'",
+            opts.stop_at.as_deref().unwrap_or("")
+        );
+    }
     if let Some(log) = &opts.log {
         if let Some(dir) = log.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -295,12 +411,62 @@ pub fn boot(machine: &Machine, kernel: &Path, opts: &BootOptions) -> Result<Outc
         duration,
         command,
         reason,
+        timing,
+        stopped,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_arrival_times_follow_the_chunks() {
+        let ms = Duration::from_millis;
+        // "ab\ncd" arrives in one chunk, "e\n" in a second, "fg" (no newline) in a third.
+        let raw = b"ab\ncde\nfg";
+        let t = ConsoleTiming::from_chunks(raw, &[(5, ms(10)), (7, ms(20)), (9, ms(30))], None);
+        assert_eq!(
+            t.lines,
+            vec![(ms(10), ms(10)), (ms(10), ms(20)), (ms(30), ms(30))]
+        );
+        // Trailing newline: an empty last line, at the last chunk's time.
+        let t = ConsoleTiming::from_chunks(b"x\n", &[(2, ms(5))], Some(ms(7)));
+        assert_eq!(t.lines, vec![(ms(5), ms(5)), (ms(5), ms(5))]);
+        assert_eq!(t.eof, Some(ms(7)));
+        // No output at all: one empty line at zero.
+        let t = ConsoleTiming::from_chunks(b"", &[], None);
+        assert_eq!(t.lines, vec![(Duration::ZERO, Duration::ZERO)]);
+    }
+
+    #[test]
+    fn find_line_gives_the_arrival_of_the_first_match() {
+        let ms = Duration::from_millis;
+        let console = "SLOF\n[    0.000100] a\n[    0.000200] sparse_init: x\n[    0.000300] sparse_init: y\n";
+        let raw = console.as_bytes();
+        let chunks: Vec<(usize, Duration)> = (1..=raw.len()).map(|i| (i, ms(i as u64))).collect();
+        let o = Outcome {
+            verdict: Verdict::Success,
+            qemu_status: Some(0),
+            console: console.into(),
+            stderr: String::new(),
+            duration: ms(100),
+            command: vec![],
+            reason: String::new(),
+            timing: ConsoleTiming::from_chunks(raw, &chunks, None),
+            stopped: false,
+        };
+        let (msg, first, end) = o.find_line(|m| m.starts_with("sparse_init:")).unwrap();
+        assert_eq!(msg, "sparse_init: x");
+        let at = console.find("[    0.000200]").unwrap();
+        assert_eq!(first, ms(at as u64 + 1));
+        assert_eq!(
+            end,
+            ms((at + "[    0.000200] sparse_init: x".len()) as u64 + 1)
+        );
+        // Firmware lines are never matched.
+        assert!(o.find_line(|m| m == "SLOF").is_none());
+    }
 
     #[test]
     fn kernel_lines_are_recognised() {

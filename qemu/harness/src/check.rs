@@ -133,6 +133,7 @@ pub fn judge(
         timeout,
         log: Some(log.to_path_buf()),
         echo,
+        ..Default::default()
     };
     let outcome = match crate::boot(machine, kernel, &opts) {
         Ok(o) => o,

@@ -33,6 +33,7 @@ pub fn boot(name: &str, machine: Machine) -> Outcome {
         timeout: Some(timeout),
         log: Some(log_path(name)),
         echo: false,
+        ..Default::default()
     };
     crate::boot(&machine, test_kernel(), &opts).expect("QEMU starts")
 }

@@ -45,6 +45,7 @@ fn main() {
         timeout: args.timeout,
         log: Some(log.clone()),
         echo: true,
+        ..Default::default()
     };
     match qemu_harness::boot(&args.machine, &kernel, &opts) {
         Ok(o) => {

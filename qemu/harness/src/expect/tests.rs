@@ -392,6 +392,8 @@ fn boot_from_outcome_sees_kernel_lines_without_timestamps() {
         duration: std::time::Duration::from_secs(1),
         command: vec!["qemu-system-ppc64".into()],
         reason: "powered down".into(),
+        timing: Default::default(),
+        stopped: false,
     };
     let boot = Boot::from_outcome(&outcome);
     let mine = boot_from_log(SLOF_2G, exit::SUCCESS);

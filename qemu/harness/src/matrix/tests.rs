@@ -910,6 +910,8 @@ fn outcome(verdict: Verdict, console: &str, secs: f64) -> Outcome {
             Verdict::Success => "reboot: Power down".into(),
             _ => "Kernel panic - not syncing: 3 boot self-check(s) failed".into(),
         },
+        timing: Default::default(),
+        stopped: false,
     }
 }
 
