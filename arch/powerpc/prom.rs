@@ -139,8 +139,13 @@ impl OfTree for Walker<'_> {
     fn getproplen(&mut self, node: u32, name: &str) -> Result<Option<usize>, OfError> {
         self.of.getproplen(Phandle(node), name)
     }
-    fn getprop(&mut self, node: u32, name: &str, buf: &mut [u8]) -> Result<usize, OfError> {
-        self.of.getprop(Phandle(node), name, buf)
+    fn getprop(&mut self, node: u32, name: &str, buf: &mut [u8]) -> Result<Option<usize>, OfError> {
+        match self.of.getprop(Phandle(node), name, buf) {
+            Ok(len) => Ok(Some(len)),
+            // The firmware's -1: no such property.
+            Err(OfError::Failed { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

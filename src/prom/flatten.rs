@@ -2,9 +2,12 @@
 //! before it leaves the firmware behind.
 //!
 //! The tree is walked depth first through the client-interface services `peer`, `child`,
-//! `parent`, `package-to-path`, `nextprop`, `getproplen` and `getprop`, behind the
+//! `parent`, `package-to-path`, `nextprop`, `getprop` and `getproplen`, behind the
 //! [`OfTree`] trait: the kernel implements it with real client-interface calls, host tests
-//! with a model built from a QEMU-dumped blob. For each node:
+//! with a model built from a QEMU-dumped blob. Each property is read with one `getprop`
+//! into a [`PROBE`]-byte buffer (IEEE 1275's getprop returns the full length); only a
+//! property that may not have fit is measured with `getproplen` and read again, so a
+//! tree costs about two calls per property rather than three. For each node:
 //!
 //! ```text
 //!   name     = last component of package-to-path ("" for the root)
@@ -25,6 +28,10 @@ pub const MAX_PROPERTY: usize = 1 << 20;
 pub const MAX_NODES: usize = 1 << 16;
 /// Most properties of one node before `nextprop` is taken as looping.
 pub const MAX_PROPERTIES: usize = 4096;
+/// Bytes read by the first `getprop` of a property; one at least this long is measured
+/// with `getproplen` and read again (also guarding against a firmware that returns the
+/// bytes copied instead of the property's length).
+pub const PROBE: usize = 1024;
 /// Property names are at most 31 characters by IEEE 1275, but SLOF writes longer ones;
 /// the name buffer is generous.
 pub const PROP_NAME_BUF: usize = 256;
@@ -46,8 +53,15 @@ pub trait OfTree {
     fn nextprop(&mut self, node: u32, prev: &str, buf: &mut [u8]) -> Result<bool, Self::Error>;
     /// `getproplen`; `None` when the property does not exist.
     fn getproplen(&mut self, node: u32, name: &str) -> Result<Option<usize>, Self::Error>;
-    /// `getprop` into `buf`; returns the property's length.
-    fn getprop(&mut self, node: u32, name: &str, buf: &mut [u8]) -> Result<usize, Self::Error>;
+    /// `getprop` into `buf`; returns the property's full length (which may exceed
+    /// `buf.len()`: then only `buf.len()` bytes were copied), `None` when the property
+    /// does not exist.
+    fn getprop(
+        &mut self,
+        node: u32,
+        name: &str,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, Self::Error>;
 }
 
 /// Why flattening failed.
@@ -211,31 +225,21 @@ fn emit_node<T: OfTree>(
             break;
         }
         if pname != "name" {
-            let Some(len) = tree
-                .getproplen(node, pname)
-                .map_err(FlattenError::Firmware)?
-            else {
-                // Listed but unreadable: skipped, as Linux does.
-                prev = next;
-                continue;
-            };
-            if len > MAX_PROPERTY {
-                return Err(FlattenError::PropertyTooLarge { node, len });
-            }
             value.clear();
-            value.resize(len, 0);
-            let got = tree
+            value.resize(PROBE, 0);
+            let probed = tree
                 .getprop(node, pname, value)
                 .map_err(FlattenError::Firmware)?;
-            if got != len {
-                return Err(FlattenError::LengthChanged {
-                    node,
-                    expected: len,
-                    got,
-                });
+            // Listed but unreadable: skipped, as Linux does.
+            let len = match probed {
+                None => None,
+                Some(len) if len < PROBE => Some(len),
+                Some(_) => whole_property(tree, node, pname, value)?,
+            };
+            if let Some(len) = len {
+                has_phandle |= pname == "phandle" || pname == "linux,phandle";
+                w.prop(pname, &value[..len]);
             }
-            has_phandle |= pname == "phandle" || pname == "linux,phandle";
-            w.prop(pname, value);
         }
         prev = next;
     }
@@ -243,6 +247,38 @@ fn emit_node<T: OfTree>(
         w.prop_u32s("phandle", &[node]);
     }
     Ok(())
+}
+
+/// A property that may not have fitted the probe: its length from `getproplen`, then all
+/// of it into `value`. `None` when it vanished.
+fn whole_property<T: OfTree>(
+    tree: &mut T,
+    node: u32,
+    pname: &str,
+    value: &mut Vec<u8>,
+) -> Result<Option<usize>, FlattenError<T::Error>> {
+    let Some(len) = tree
+        .getproplen(node, pname)
+        .map_err(FlattenError::Firmware)?
+    else {
+        return Ok(None);
+    };
+    if len > MAX_PROPERTY {
+        return Err(FlattenError::PropertyTooLarge { node, len });
+    }
+    value.clear();
+    value.resize(len, 0);
+    match tree
+        .getprop(node, pname, value)
+        .map_err(FlattenError::Firmware)?
+    {
+        Some(got) if got == len => Ok(Some(len)),
+        got => Err(FlattenError::LengthChanged {
+            node,
+            expected: len,
+            got: got.unwrap_or(0),
+        }),
+    }
 }
 
 /// The last component of the node's path.

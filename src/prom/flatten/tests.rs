@@ -21,6 +21,10 @@ struct Model {
     slof_paths: bool,
     calls: usize,
     fail_after: Option<usize>,
+    /// getprop returns the bytes copied instead of the property's length (not IEEE 1275).
+    truncating_getprop: bool,
+    /// Calls per service.
+    by_service: std::collections::BTreeMap<&'static str, usize>,
 }
 
 impl Model {
@@ -31,6 +35,8 @@ impl Model {
             slof_paths: false,
             calls: 0,
             fail_after: None,
+            truncating_getprop: false,
+            by_service: Default::default(),
         };
         m.add(fdt.root(), None, "");
         m
@@ -140,6 +146,7 @@ impl OfTree for Model {
     }
     fn getproplen(&mut self, node: u32, name: &str) -> Result<Option<usize>, Self::Error> {
         self.tick()?;
+        *self.by_service.entry("getproplen").or_default() += 1;
         Ok(self
             .node(node)
             .props
@@ -147,18 +154,20 @@ impl OfTree for Model {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.len()))
     }
-    fn getprop(&mut self, node: u32, name: &str, buf: &mut [u8]) -> Result<usize, Self::Error> {
+    fn getprop(
+        &mut self,
+        node: u32,
+        name: &str,
+        buf: &mut [u8],
+    ) -> Result<Option<usize>, Self::Error> {
         self.tick()?;
-        let v = &self
-            .node(node)
-            .props
-            .iter()
-            .find(|(n, _)| n == name)
-            .ok_or("no prop")?
-            .1;
+        *self.by_service.entry("getprop").or_default() += 1;
+        let Some((_, v)) = self.node(node).props.iter().find(|(n, _)| n == name) else {
+            return Ok(None);
+        };
         let n = v.len().min(buf.len());
         buf[..n].copy_from_slice(&v[..n]);
-        Ok(v.len())
+        Ok(Some(if self.truncating_getprop { n } else { v.len() }))
     }
 }
 
@@ -237,6 +246,51 @@ fn flattening_a_qemu_tree_reproduces_it() {
             let cpus = fdt.find_node("/cpus").unwrap().unwrap();
             assert!(cpus.property("phandle").unwrap().is_some(), "{name}");
         }
+    }
+}
+
+#[test]
+fn properties_are_read_whole_at_every_size_around_the_probe() {
+    let mut w = Writer::new();
+    let sizes = [0, 1, PROBE - 1, PROBE, PROBE + 1, 3 * PROBE + 5, 70_000];
+    w.begin("");
+    for (i, &n) in sizes.iter().enumerate() {
+        let v: Vec<u8> = (0..n).map(|b| (b * 7 + i) as u8).collect();
+        w.prop(&std::format!("p{i}"), &v);
+    }
+    w.end();
+    let blob = w.finish().unwrap();
+    for truncating in [false, true] {
+        let mut m = Model::new(&blob);
+        m.truncating_getprop = truncating;
+        let f = flatten(&mut m, &[], 0).unwrap();
+        assert_eq!(summary(&f.blob), summary(&blob), "truncating={truncating}");
+        // One getprop per property; the three at or above the probe are measured and
+        // read again.
+        assert_eq!(m.by_service["getproplen"], 4, "truncating={truncating}");
+        assert_eq!(m.by_service["getprop"], sizes.len() + 4);
+    }
+}
+
+#[test]
+fn a_qemu_tree_costs_one_getprop_per_property_and_no_getproplen() {
+    for (name, blob) in FIXTURES {
+        let mut m = Model::new(blob);
+        let f = flatten(&mut m, &[], 0).unwrap();
+        let listed: usize = m.nodes.iter().map(|n| n.props.len() - 1).sum();
+        let big = m
+            .nodes
+            .iter()
+            .flat_map(|n| &n.props)
+            .filter(|(_, v)| v.len() >= PROBE)
+            .count();
+        assert_eq!(m.by_service["getprop"], listed + big, "{name}");
+        assert_eq!(
+            m.by_service.get("getproplen").copied().unwrap_or(0),
+            big,
+            "{name}"
+        );
+        assert!(f.properties >= listed, "{name}");
     }
 }
 
