@@ -37,7 +37,7 @@ pub enum Phase {
     MemmapInit,
     /// The boot self-checks (hash and sparse) and their KTAP report.
     Selftests,
-    /// The end-of-boot report (`Memory:`, the initrd check).
+    /// The end-of-boot report (`Memory:`); the initrd check comes after the two lines.
     Report,
 }
 

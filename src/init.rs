@@ -55,7 +55,7 @@ pub fn start_kernel(boot: BootInfo) -> ! {
         },
     );
     phase::end(Phase::Mmu);
-    let hash_checks = arch::hash_selftests(&mem.memblock);
+    let mut hash_checks = arch::hash_selftests();
     if hash_checks.iter().any(|c| !c.ok) {
         // Nothing may be built on a broken MMU: report now and stop.
         report_selftests(&[("hash", &hash_checks)]);
@@ -65,6 +65,10 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     // Sparse init (sections, vmemmap, struct pages) needs translation on and the final
     // memblock.
     let (sparse_checks, mut footprint) = paging::paging_init(&mut mem.memblock, order);
+    // The linear mapping end to end, now that boot has written memory across it (the
+    // vmemmap's blocks at the top); reported second in the hash suite, as always.
+    let rw = arch::hash_linear_map_check(&mem.memblock, &[setup::VECTORS, mem.kernel]);
+    hash_checks.insert(1.min(hash_checks.len()), rw);
     arch::hash_report_stats();
     report_selftests(&[("hash", &hash_checks), ("sparse", &sparse_checks)]);
     phase::end(Phase::Selftests);
@@ -77,8 +81,6 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     }
 
     setup::mem_init_print_info(&mem);
-    // Last check before the final status: the initrd must be intact.
-    setup::initrd_check(&mem);
     phase::end(Phase::Report);
 
     // The figures of this boot, for benchmarks and CI (formats in sparsek::boottime).
@@ -88,6 +90,9 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     footprint.heap_peak = heap::peak() as u64;
     pr_info!("{footprint}");
     pr_info!("{}", phase::phases());
+
+    // Last check before the final status: the initrd must be intact.
+    setup::initrd_check(&mem);
     arch::power_off()
 }
 

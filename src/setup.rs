@@ -26,7 +26,7 @@ const PR_PREFIX: &str = "";
 
 /// The first 64 KiB page: the kernel's exception vectors live at 0x100.. (the kernel
 /// itself is at 0x400000, so its image reservation does not cover them).
-const VECTORS: (u64, u64) = (0, 0x10000);
+pub const VECTORS: (u64, u64) = (0, 0x10000);
 /// Linux clamps the real-mode area of a hash-MMU LPAR to 1 GiB.
 const RMA_MAX: u64 = 1 << 30;
 
