@@ -1,6 +1,7 @@
 //! Host side of the kernel: build it, boot it under `qemu-system-ppc64 -M pseries`,
 //! capture and classify the boot. Used by `qemu/run` and by the boot tests in `tests/`.
 
+pub mod bench;
 pub mod boot;
 pub mod check;
 pub mod cli;
