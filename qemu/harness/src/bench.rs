@@ -309,6 +309,10 @@ pub struct ConfigResult {
     pub kernel: Vec<KernelRun>,
     pub floor: Vec<FloorRun>,
     pub linux: Vec<LinuxRun>,
+    /// One boot under `-icount shift=0`: the timebase then advances 1 ns per guest
+    /// instruction, so its phase "times" in us are thousands of instructions - the
+    /// kernel's own work, whatever the host costs.
+    pub icount: Option<KernelRun>,
     /// Boots that gave no figures, and why.
     pub failures: Vec<String>,
 }
@@ -335,6 +339,11 @@ impl ConfigResult {
         self.stat(|k| k.footprint.get(field).copied().unwrap_or(0) as f64)
             .map(|s| s.median.round() as u64)
     }
+    /// A phase's guest instructions, in millions (from the icount boot).
+    pub fn phase_minsn(&self, phase: &str) -> Option<f64> {
+        let k = self.icount.as_ref()?;
+        k.phases.get(phase).map(|&us| us as f64 / 1000.0)
+    }
     /// Did every run map each vmemmap page with exactly one hash insert?
     pub fn vmemmap_inserts_equal_pages(&self) -> Option<bool> {
         (!self.kernel.is_empty()).then(|| {
@@ -355,7 +364,12 @@ pub struct Plan<'a> {
     pub linux: Option<&'a Path>,
     /// Where each boot's console log goes.
     pub log_dir: PathBuf,
+    /// Also boot each VOF configuration once under `-icount shift=0`.
+    pub icount: bool,
 }
+
+/// QEMU's options for instruction counting: 2^0 ns of virtual time per instruction.
+pub const ICOUNT: [&str; 2] = ["-icount", "shift=0"];
 
 /// The Linux command line (the issue's: a console and the hash MMU).
 pub const LINUX_CMDLINE: &str = "console=hvc0 disable_radix";
@@ -434,6 +448,19 @@ pub fn run(plan: &Plan, progress: &mut dyn FnMut(&str)) -> Vec<ConfigResult> {
                 }
             }
         }
+        if plan.icount && c.machine.firmware == Firmware::Vof {
+            let mut m = c.machine.clone();
+            m.extra.extend(ICOUNT.iter().map(|s| s.to_string()));
+            let o = BootOptions {
+                timeout: Some(c.timeout),
+                log: Some(plan.log_dir.join(format!("{}-icount.log", c.name))),
+                ..Default::default()
+            };
+            match boot(&m, plan.kernel, &o).and_then(|o| kernel_run(&o)) {
+                Ok(k) => r.icount = Some(k),
+                Err(e) => r.failures.push(format!("icount: {e}")),
+            }
+        }
         results.push(r);
     }
     results
@@ -492,6 +519,44 @@ pub fn per_section_us(r: &ConfigResult) -> Option<(f64, f64)> {
     let sections = r.footprint("sections")? as f64;
     let gib = r.memory as f64 / (1u64 << 30) as f64;
     (sections > 0.0 && gib > 0.0).then(|| (t / sections, t / gib))
+}
+
+/// Guest instructions per present section and per GiB (thousands) of the memory-sized
+/// phases, from the icount boot.
+pub fn per_section_kinsn(r: &ConfigResult) -> Option<(f64, f64)> {
+    let k = r.icount.as_ref()?;
+    let t: f64 = SCALING_PHASES
+        .iter()
+        .map(|p| k.phases.get(*p).copied().unwrap_or(0) as f64)
+        .sum();
+    let sections = k.footprint.get("sections").copied().unwrap_or(0) as f64;
+    let gib = r.memory as f64 / (1u64 << 30) as f64;
+    (sections > 0.0 && gib > 0.0).then(|| (t / sections, t / gib))
+}
+
+/// Growth of each phase's guest instructions between consecutive sizes of the series
+/// that have an icount boot.
+pub fn insn_growth(results: &[ConfigResult]) -> Vec<Growth<'_>> {
+    let s: Vec<&ConfigResult> = series(results)
+        .into_iter()
+        .filter(|r| r.icount.is_some())
+        .collect();
+    s.windows(2)
+        .map(|w| {
+            let mem = w[1].memory as f64 / w[0].memory as f64;
+            let phases = PHASES
+                .iter()
+                .chain(&["total"])
+                .map(|&p| {
+                    let a = w[0].phase_minsn(p).unwrap_or(0.0);
+                    let b = w[1].phase_minsn(p).unwrap_or(0.0);
+                    // Millions of instructions; "added" in the same unit as ms elsewhere.
+                    (p, if a > 0.0 { b / a } else { f64::NAN }, b - a)
+                })
+                .collect();
+            (w[0].name.as_str(), w[1].name.as_str(), mem, phases)
+        })
+        .collect()
 }
 
 /// Growth of each phase between consecutive sizes of the series: (from, to, memory
@@ -638,6 +703,62 @@ pub fn goals(results: &[ConfigResult]) -> Vec<Goal> {
             "not measured (fewer than two sizes)".into()
         } else if steps.is_empty() {
             format!("none in {} size steps (table 'Growth')", g.len())
+        } else {
+            steps.join("; ")
+        },
+        met: (!g.is_empty()).then_some(steps.is_empty()),
+    });
+    // The same two goals on guest instructions (icount): the kernel's own work.
+    let per: Vec<(&str, f64, f64)> = s
+        .iter()
+        .filter_map(|r| per_section_kinsn(r).map(|(a, b)| (r.name.as_str(), a, b)))
+        .collect();
+    let mut worst: Option<(&str, f64)> = None;
+    for (i, &(n, k, _)) in per.iter().enumerate() {
+        if let Some(min) = per[..i].iter().map(|p| p.1).reduce(f64::min) {
+            let ratio = k / min;
+            if worst.is_none_or(|w| ratio > w.1) {
+                worst = Some((n, ratio));
+            }
+        }
+    }
+    out.push(Goal {
+        goal: format!(
+            "Guest instructions per present section and per GiB ({}, one -icount boot) flat from the smallest to the largest size",
+            SCALING_PHASES.join(" + ")
+        ),
+        measured: if per.len() < 2 {
+            "not measured (fewer than two sizes with an icount boot)".into()
+        } else {
+            let list: Vec<String> = per
+                .iter()
+                .map(|(n, a, b)| format!("{n} {a:.1}K/section {:.1}M/GiB", b / 1000.0))
+                .collect();
+            format!(
+                "{}; largest rise over a smaller size {:.2}x ({})",
+                list.join(", "),
+                worst.map_or(1.0, |w| w.1),
+                worst.map_or("-", |w| w.0)
+            )
+        },
+        met: (per.len() >= 2).then(|| worst.is_none_or(|w| w.1 <= 1.25)),
+    });
+    let g = insn_growth(results);
+    let steps: Vec<String> = g
+        .iter()
+        .flat_map(|(a, b, mem, phases)| {
+            phases
+                .iter()
+                .filter(|(_, r, d)| superlinear(*mem, *r, *d))
+                .map(move |(p, r, _)| format!("{p} {a}->{b} x{r:.1} for x{mem:.0} memory"))
+        })
+        .collect();
+    out.push(Goal {
+        goal: "Guest instructions: no quadratic step, no phase grows more than 1.5x faster than memory".into(),
+        measured: if g.is_empty() {
+            "not measured (fewer than two sizes with an icount boot)".into()
+        } else if steps.is_empty() {
+            format!("none in {} size steps (table 'Instruction growth')", g.len())
         } else {
             steps.join("; ")
         },
@@ -939,6 +1060,53 @@ pub fn report(results: &[ConfigResult], linux: bool) -> String {
         out.push_str(&columns(&rows));
     }
 
+    let with_icount: Vec<&ConfigResult> = results.iter().filter(|r| r.icount.is_some()).collect();
+    if !with_icount.is_empty() {
+        let mut head: Vec<String> = vec!["CONFIG".into()];
+        head.extend(PHASES.iter().map(|p| p.to_string()));
+        head.push("total".into());
+        head.push("K/SECTION".into());
+        let mut rows = vec![head];
+        for r in &with_icount {
+            let mut row = vec![r.name.clone()];
+            for p in PHASES.iter().chain(&["total"]) {
+                row.push(r.phase_minsn(p).map_or("-".into(), |v| format!("{v:.2}")));
+            }
+            row.push(per_section_kinsn(r).map_or("-".into(), |(k, _)| format!("{k:.2}")));
+            rows.push(row);
+        }
+        out.push_str(&format!(
+            "\nGuest instructions, millions (one boot each with QEMU's {}: the timebase counts 1 ns per instruction); K/SECTION: thousands per present section of {}\n",
+            ICOUNT.join(" "),
+            SCALING_PHASES.join(" + ")
+        ));
+        out.push_str(&columns(&rows));
+        let g = insn_growth(results);
+        if !g.is_empty() {
+            let mut head: Vec<String> = vec!["STEP".into(), "MEMORY".into()];
+            head.extend(PHASES.iter().map(|p| p.to_string()));
+            head.push("total".into());
+            let mut rows = vec![head];
+            for (a, b, mem, phases) in &g {
+                let mut row = vec![format!("{a}->{b}"), format!("x{mem:.0}")];
+                for (_, r, d) in phases {
+                    let flag = if superlinear(*mem, *r, *d) { "!" } else { "" };
+                    row.push(if r.is_finite() {
+                        format!("x{r:.2}{flag}")
+                    } else {
+                        "-".into()
+                    });
+                }
+                rows.push(row);
+            }
+            out.push_str(
+                "\nInstruction growth: each phase's instruction ratio between consecutive sizes (! = more \
+                 than 1.5x the memory factor and more than 5 million instructions)\n",
+            );
+            out.push_str(&columns(&rows));
+        }
+    }
+
     out.push_str("\nGoals\n");
     for g in goals(results) {
         let mark = match g.met {
@@ -1016,6 +1184,12 @@ pub fn report_json(results: &[ConfigResult], about: Value) -> Value {
                 "floor_runs": r.floor.iter().map(|f| json!({
                     "first_byte_ms": f.first_byte, "exit_ms": f.exit,
                 })).collect::<Vec<_>>(),
+                "icount_run": r.icount.as_ref().map(|k| json!({
+                    "phases_kinsn": k.phases,
+                    "footprint": k.footprint,
+                    "per_section_kinsn": per_section_kinsn(r).map(|p| p.0),
+                    "per_gib_kinsn": per_section_kinsn(r).map(|p| p.1),
+                })),
                 "linux_runs": r.linux.iter().map(|l| json!({
                     "first_byte_ms": l.first_byte, "zone_ranges_ms": l.zone_ranges,
                 })).collect::<Vec<_>>(),

@@ -273,6 +273,8 @@ const GOAL_VMEMMAP: &str = "Hash inserts for the vmemmap";
 const GOAL_FLAT: &str = "Time per present section";
 const GOAL_QUADRATIC: &str = "No quadratic step";
 const GOAL_SLOF: &str = "SLOF:";
+const GOAL_FLAT_INSN: &str = "Guest instructions per present section";
+const GOAL_QUADRATIC_INSN: &str = "Guest instructions: no quadratic step";
 
 // ---------------------------------------------------------------------------------------
 // parse_fields
@@ -876,7 +878,7 @@ fn per_section_and_per_gib() {
 #[test]
 fn goals_are_all_listed() {
     let names: Vec<String> = goals(&[]).into_iter().map(|g| g.goal).collect();
-    assert_eq!(names.len(), 7, "{names:#?}");
+    assert_eq!(names.len(), 9, "{names:#?}");
     for (g, prefix) in names.iter().zip([
         GOAL_2G,
         GOAL_64G,
@@ -884,6 +886,8 @@ fn goals_are_all_listed() {
         GOAL_VMEMMAP,
         GOAL_FLAT,
         GOAL_QUADRATIC,
+        GOAL_FLAT_INSN,
+        GOAL_QUADRATIC_INSN,
         GOAL_SLOF,
     ]) {
         assert!(g.starts_with(prefix), "{g}");
@@ -1748,11 +1752,11 @@ fn report_json_structure() {
     assert_eq!(configs[2]["summary"]["client_calls"], 899);
     assert_eq!(configs[1]["summary"]["linux_zone_ranges_ms"], Value::Null);
     let goals = doc["goals"].as_array().unwrap();
-    assert_eq!(goals.len(), 7);
+    assert_eq!(goals.len(), 9);
     let met: Vec<&Value> = goals.iter().map(|g| &g["met"]).collect();
     // 2G +51 ms over the floor: missed; 64G +40 ms: met; 82 ms against Linux's 205 ms:
     // met; vmemmap equal; per section 125 then 64.45 us: flat; selftests x32 for x32
-    // memory; SLOF reported.
+    // memory; no icount boots: the instruction goals unmeasured; SLOF reported.
     assert_eq!(
         met,
         [
@@ -1762,6 +1766,8 @@ fn report_json_structure() {
             &json!(true),
             &json!(true),
             &json!(true),
+            &Value::Null,
+            &Value::Null,
             &Value::Null
         ]
     );
@@ -1886,4 +1892,107 @@ fn default_configurations() {
         default_configs("256G")[5].options,
         "--vof -m 256G --reserve-off"
     );
+}
+
+/// A 16M-page VOF configuration with an icount boot whose memory-sized phases cost
+/// `kinsn_per_section` thousand instructions per section.
+fn with_icount(name: &str, gib: u64, kinsn_per_section: f64) -> ConfigResult {
+    let sections = gib * 64;
+    let mut c = config(
+        name,
+        &format!("vof {gib}G 16M"),
+        vec![with_phases(sections, 1000, 0)],
+    );
+    let mut k = c.kernel[0].clone();
+    let total = (kinsn_per_section * sections as f64) as u64;
+    k.phases.insert("sparse_init".into(), total / 10);
+    k.phases
+        .insert("memmap_init".into(), total - total / 10 - total / 2);
+    k.phases.insert("selftests".into(), total / 2);
+    k.phases.insert("total".into(), total + 1000);
+    k.footprint.insert("sections".into(), sections);
+    c.icount = Some(k);
+    c
+}
+
+#[test]
+fn instruction_goals_flat_and_linear() {
+    let results = vec![
+        with_icount("2G", 2, 20.0),
+        with_icount("16G", 16, 19.5),
+        with_icount("64G", 64, 19.4),
+    ];
+    let g = goals(&results);
+    let flat = g
+        .iter()
+        .find(|g| g.goal.starts_with(GOAL_FLAT_INSN))
+        .unwrap();
+    assert_eq!(flat.met, Some(true), "{}", flat.measured);
+    assert!(
+        flat.measured.contains("2G 20.0K/section"),
+        "{}",
+        flat.measured
+    );
+    let quad = g
+        .iter()
+        .find(|g| g.goal.starts_with(GOAL_QUADRATIC_INSN))
+        .unwrap();
+    assert_eq!(quad.met, Some(true), "{}", quad.measured);
+    assert!(quad.measured.starts_with("none in 2 size steps"));
+    let growth = insn_growth(&results);
+    assert_eq!(growth.len(), 2);
+    let (_, _, mem, phases) = &growth[1];
+    assert_eq!(*mem, 4.0);
+    let memmap = phases.iter().find(|p| p.0 == "memmap_init").unwrap();
+    assert!((memmap.1 - 4.0 * 19.4 / 19.5).abs() < 0.01, "{memmap:?}");
+}
+
+#[test]
+fn instruction_goals_catch_a_quadratic_phase() {
+    let results = vec![
+        with_icount("2G", 2, 20.0),
+        with_icount("16G", 16, 20.0 * 8.0),
+    ];
+    let g = goals(&results);
+    let flat = g
+        .iter()
+        .find(|g| g.goal.starts_with(GOAL_FLAT_INSN))
+        .unwrap();
+    assert_eq!(flat.met, Some(false), "{}", flat.measured);
+    assert!(flat.measured.contains("8.00x (16G)"), "{}", flat.measured);
+    let quad = g
+        .iter()
+        .find(|g| g.goal.starts_with(GOAL_QUADRATIC_INSN))
+        .unwrap();
+    assert_eq!(quad.met, Some(false));
+    assert!(
+        quad.measured
+            .contains("memmap_init 2G->16G x64.0 for x8 memory"),
+        "{}",
+        quad.measured
+    );
+    // The tables show it.
+    let text = report(&results, false);
+    assert!(text.contains("Guest instructions, millions"), "{text}");
+    assert!(text.contains("Instruction growth"), "{text}");
+    let doc = report_json(&results, json!({}));
+    assert!(doc["configs"][0]["icount_run"]["per_section_kinsn"].is_number());
+    assert_eq!(
+        doc["configs"][0]["icount_run"]["footprint"]["sections"],
+        128
+    );
+}
+
+#[test]
+fn instruction_goals_unmeasured_without_icount_boots() {
+    let results = vec![
+        config("2G", "vof 2G 16M", vec![with_phases(128, 1000, 0)]),
+        config("16G", "vof 16G 16M", vec![with_phases(1024, 1000, 0)]),
+    ];
+    let g = goals(&results);
+    for prefix in [GOAL_FLAT_INSN, GOAL_QUADRATIC_INSN] {
+        let goal = g.iter().find(|g| g.goal.starts_with(prefix)).unwrap();
+        assert_eq!(goal.met, None, "{}", goal.goal);
+        assert!(goal.measured.starts_with("not measured"));
+    }
 }

@@ -27,6 +27,8 @@ options:
                     name it there too
   --linux VMLINUX   also boot this Linux ppc64le kernel (command line
                     'console=hvc0 disable_radix') and time it to Zone ranges:
+  --no-icount       skip the extra boot of each VOF configuration under
+                    -icount shift=0 (guest instruction counts per phase)
   --json FILE       write the results here (default target/qemu/bench/results.json)
   --list            list the configurations and exit
   --kernel ELF      measure this ELF instead of building
@@ -97,6 +99,7 @@ fn main() {
     let mut json_path = root.join("target/qemu/bench/results.json");
     let mut list = false;
     let mut kernel = None;
+    let mut icount = true;
     let mut args = std::env::args().skip(1);
     let count = |name: &str, v: String| -> usize {
         v.parse()
@@ -123,6 +126,7 @@ fn main() {
             }
             "--linux" => linux = Some(PathBuf::from(value())),
             "--json" => json_path = PathBuf::from(value()),
+            "--no-icount" => icount = false,
             "--list" => list = true,
             "--kernel" => kernel = Some(PathBuf::from(value())),
             "-h" | "--help" => {
@@ -176,6 +180,7 @@ fn main() {
         kernel: &kernel,
         linux: linux.as_deref(),
         log_dir: log_dir.clone(),
+        icount,
     };
     let date = first_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     let qemu = first_line(&qemu_harness::qemu_binary(), &["--version"]);
@@ -185,15 +190,16 @@ fn main() {
         log_dir.display()
     );
     let results = run(&plan, &mut |line| eprintln!("{line}"));
+    // The banner of this run's own kernel boots (the log directory holds older ones too).
+    let log_dir = &log_dir;
     let banner = results
         .iter()
-        .find_map(|_| {
-            std::fs::read_dir(&log_dir).ok()?.flatten().find_map(|e| {
-                let text = std::fs::read_to_string(e.path()).ok()?;
-                text.lines()
-                    .find(|l| l.contains("] sparsek version "))
-                    .map(|l| qemu_harness::boot::strip_timestamp(l).to_string())
-            })
+        .flat_map(|r| (1..=runs).map(move |i| log_dir.join(format!("{}-kernel-{i}.log", r.name))))
+        .find_map(|path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            text.lines()
+                .find(|l| l.contains("] sparsek version "))
+                .map(|l| qemu_harness::boot::strip_timestamp(l).to_string())
         })
         .unwrap_or_else(|| "?".into());
     println!("qemu/bench, {date}: {host}; {qemu}");
