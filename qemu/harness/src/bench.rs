@@ -534,58 +534,110 @@ pub fn per_section_kinsn(r: &ConfigResult) -> Option<(f64, f64)> {
     (sections > 0.0 && gib > 0.0).then(|| (t / sections, t / gib))
 }
 
-/// Growth of each phase's guest instructions between consecutive sizes of the series
+/// Growth of each phase between consecutive sizes of the series: (from, to, memory
+/// ratio, [(phase, ratio, amount added)]).
+pub type Growth<'a> = (&'a str, &'a str, f64, Vec<(&'static str, f64, f64)>);
+
+/// Each phase's ratio between consecutive configurations by `value` (ms or millions of
+/// instructions).
+fn growth_by<'a>(
+    s: &[&'a ConfigResult],
+    value: impl Fn(&ConfigResult, &str) -> Option<f64>,
+) -> Vec<Growth<'a>> {
+    s.windows(2)
+        .map(|w| {
+            let mem = w[1].memory as f64 / w[0].memory as f64;
+            let phases = PHASES
+                .iter()
+                .chain(&["total"])
+                .map(|&p| {
+                    let a = value(w[0], p).unwrap_or(0.0);
+                    let b = value(w[1], p).unwrap_or(0.0);
+                    (p, if a > 0.0 { b / a } else { f64::NAN }, b - a)
+                })
+                .collect();
+            (w[0].name.as_str(), w[1].name.as_str(), mem, phases)
+        })
+        .collect()
+}
+
+/// Growth of each phase's time (ms) along the series.
+pub fn growth(results: &[ConfigResult]) -> Vec<Growth<'_>> {
+    growth_by(&series(results), ConfigResult::phase_ms)
+}
+
+/// Growth of each phase's guest instructions (millions) along the series' configurations
 /// that have an icount boot.
 pub fn insn_growth(results: &[ConfigResult]) -> Vec<Growth<'_>> {
     let s: Vec<&ConfigResult> = series(results)
         .into_iter()
         .filter(|r| r.icount.is_some())
         .collect();
-    s.windows(2)
-        .map(|w| {
-            let mem = w[1].memory as f64 / w[0].memory as f64;
-            let phases = PHASES
-                .iter()
-                .chain(&["total"])
-                .map(|&p| {
-                    let a = w[0].phase_minsn(p).unwrap_or(0.0);
-                    let b = w[1].phase_minsn(p).unwrap_or(0.0);
-                    // Millions of instructions; "added" in the same unit as ms elsewhere.
-                    (p, if a > 0.0 { b / a } else { f64::NAN }, b - a)
-                })
-                .collect();
-            (w[0].name.as_str(), w[1].name.as_str(), mem, phases)
-        })
-        .collect()
-}
-
-/// Growth of each phase between consecutive sizes of the series: (from, to, memory
-/// ratio, [(phase, time ratio, ms added)]).
-pub type Growth<'a> = (&'a str, &'a str, f64, Vec<(&'static str, f64, f64)>);
-
-pub fn growth(results: &[ConfigResult]) -> Vec<Growth<'_>> {
-    let s = series(results);
-    s.windows(2)
-        .map(|w| {
-            let mem = w[1].memory as f64 / w[0].memory as f64;
-            let phases = PHASES
-                .iter()
-                .chain(&["total"])
-                .map(|&p| {
-                    let a = w[0].phase_ms(p).unwrap_or(0.0);
-                    let b = w[1].phase_ms(p).unwrap_or(0.0);
-                    (p, if a > 0.0 { b / a } else { f64::NAN }, b - a)
-                })
-                .collect();
-            (w[0].name.as_str(), w[1].name.as_str(), mem, phases)
-        })
-        .collect()
+    growth_by(&s, ConfigResult::phase_minsn)
 }
 
 /// A step grows faster than memory if its time grows by more than 1.5 times the memory
 /// factor and by more than 5 ms (small phases jitter by a few ms).
 pub fn superlinear(mem_ratio: f64, time_ratio: f64, added_ms: f64) -> bool {
     time_ratio > 1.5 * mem_ratio && added_ms > 5.0
+}
+
+/// Flat: no size costs more per section than 1.25x the cheapest smaller size. `per`:
+/// (config, per section, per GiB) by memory size.
+fn flat_goal(
+    goal: String,
+    per: &[(&str, f64, f64)],
+    unmeasured: &str,
+    show: impl Fn(&(&str, f64, f64)) -> String,
+) -> Goal {
+    let mut worst: Option<(&str, f64)> = None;
+    for (i, &(n, x, _)) in per.iter().enumerate() {
+        if let Some(min) = per[..i].iter().map(|p| p.1).reduce(f64::min) {
+            let ratio = x / min;
+            if worst.is_none_or(|w| ratio > w.1) {
+                worst = Some((n, ratio));
+            }
+        }
+    }
+    Goal {
+        goal,
+        measured: if per.len() < 2 {
+            unmeasured.into()
+        } else {
+            let list: Vec<String> = per.iter().map(show).collect();
+            format!(
+                "{}; largest rise over a smaller size {:.2}x ({})",
+                list.join(", "),
+                worst.map_or(1.0, |w| w.1),
+                worst.map_or("-", |w| w.0)
+            )
+        },
+        met: (per.len() >= 2).then(|| worst.is_none_or(|w| w.1 <= 1.25)),
+    }
+}
+
+/// Linear: no phase of any step is [`superlinear`].
+fn linear_goal(goal: String, g: &[Growth], unmeasured: &str, table: &str) -> Goal {
+    let steps: Vec<String> = g
+        .iter()
+        .flat_map(|(a, b, mem, phases)| {
+            phases
+                .iter()
+                .filter(|(_, r, d)| superlinear(*mem, *r, *d))
+                .map(move |(p, r, _)| format!("{p} {a}->{b} x{r:.1} for x{mem:.0} memory"))
+        })
+        .collect();
+    Goal {
+        goal,
+        measured: if g.is_empty() {
+            unmeasured.into()
+        } else if steps.is_empty() {
+            format!("none in {} size steps (table '{table}')", g.len())
+        } else {
+            steps.join("; ")
+        },
+        met: (!g.is_empty()).then_some(steps.is_empty()),
+    }
 }
 
 pub fn goals(results: &[ConfigResult]) -> Vec<Goal> {
@@ -656,114 +708,42 @@ pub fn goals(results: &[ConfigResult]) -> Vec<Goal> {
         .iter()
         .filter_map(|r| per_section_us(r).map(|(a, b)| (r.name.as_str(), a, b)))
         .collect();
-    // Flat: no size costs more per section than 1.25x the cheapest smaller size.
-    let mut worst: Option<(&str, f64)> = None;
-    for (i, &(n, us, _)) in per.iter().enumerate() {
-        if let Some(min) = per[..i].iter().map(|p| p.1).reduce(f64::min) {
-            let ratio = us / min;
-            if worst.is_none_or(|w| ratio > w.1) {
-                worst = Some((n, ratio));
-            }
-        }
-    }
-    out.push(Goal {
-        goal: format!(
+    out.push(flat_goal(
+        format!(
             "Time per present section and per GiB ({}) flat from the smallest to the largest size",
             SCALING_PHASES.join(" + ")
         ),
-        measured: if per.len() < 2 {
-            "not measured (fewer than two sizes)".into()
-        } else {
-            let list: Vec<String> = per
-                .iter()
-                .map(|(n, a, b)| format!("{n} {a:.1} us/section {:.1} ms/GiB", b / 1000.0))
-                .collect();
-            format!(
-                "{}; largest rise over a smaller size {:.2}x ({})",
-                list.join(", "),
-                worst.map_or(1.0, |w| w.1),
-                worst.map_or("-", |w| w.0)
-            )
-        },
-        met: (per.len() >= 2).then(|| worst.is_none_or(|w| w.1 <= 1.25)),
-    });
-    let g = growth(results);
-    let steps: Vec<String> = g
-        .iter()
-        .flat_map(|(a, b, mem, phases)| {
-            phases
-                .iter()
-                .filter(|(_, r, d)| superlinear(*mem, *r, *d))
-                .map(move |(p, r, _)| format!("{p} {a}->{b} x{r:.1} for x{mem:.0} memory"))
-        })
-        .collect();
-    out.push(Goal {
-        goal: "No quadratic step in boot: no phase grows more than 1.5x faster than memory".into(),
-        measured: if g.is_empty() {
-            "not measured (fewer than two sizes)".into()
-        } else if steps.is_empty() {
-            format!("none in {} size steps (table 'Growth')", g.len())
-        } else {
-            steps.join("; ")
-        },
-        met: (!g.is_empty()).then_some(steps.is_empty()),
-    });
+        &per,
+        "not measured (fewer than two sizes)",
+        |(n, a, b)| format!("{n} {a:.1} us/section {:.1} ms/GiB", b / 1000.0),
+    ));
+    out.push(linear_goal(
+        "No quadratic step in boot: no phase grows more than 1.5x faster than memory".into(),
+        &growth(results),
+        "not measured (fewer than two sizes)",
+        "Growth",
+    ));
     // The same two goals on guest instructions (icount): the kernel's own work.
     let per: Vec<(&str, f64, f64)> = s
         .iter()
         .filter_map(|r| per_section_kinsn(r).map(|(a, b)| (r.name.as_str(), a, b)))
         .collect();
-    let mut worst: Option<(&str, f64)> = None;
-    for (i, &(n, k, _)) in per.iter().enumerate() {
-        if let Some(min) = per[..i].iter().map(|p| p.1).reduce(f64::min) {
-            let ratio = k / min;
-            if worst.is_none_or(|w| ratio > w.1) {
-                worst = Some((n, ratio));
-            }
-        }
-    }
-    out.push(Goal {
-        goal: format!(
+    out.push(flat_goal(
+        format!(
             "Guest instructions per present section and per GiB ({}, one -icount boot) flat from the smallest to the largest size",
             SCALING_PHASES.join(" + ")
         ),
-        measured: if per.len() < 2 {
-            "not measured (fewer than two sizes with an icount boot)".into()
-        } else {
-            let list: Vec<String> = per
-                .iter()
-                .map(|(n, a, b)| format!("{n} {a:.1}K/section {:.1}M/GiB", b / 1000.0))
-                .collect();
-            format!(
-                "{}; largest rise over a smaller size {:.2}x ({})",
-                list.join(", "),
-                worst.map_or(1.0, |w| w.1),
-                worst.map_or("-", |w| w.0)
-            )
-        },
-        met: (per.len() >= 2).then(|| worst.is_none_or(|w| w.1 <= 1.25)),
-    });
-    let g = insn_growth(results);
-    let steps: Vec<String> = g
-        .iter()
-        .flat_map(|(a, b, mem, phases)| {
-            phases
-                .iter()
-                .filter(|(_, r, d)| superlinear(*mem, *r, *d))
-                .map(move |(p, r, _)| format!("{p} {a}->{b} x{r:.1} for x{mem:.0} memory"))
-        })
-        .collect();
-    out.push(Goal {
-        goal: "Guest instructions: no quadratic step, no phase grows more than 1.5x faster than memory".into(),
-        measured: if g.is_empty() {
-            "not measured (fewer than two sizes with an icount boot)".into()
-        } else if steps.is_empty() {
-            format!("none in {} size steps (table 'Instruction growth')", g.len())
-        } else {
-            steps.join("; ")
-        },
-        met: (!g.is_empty()).then_some(steps.is_empty()),
-    });
+        &per,
+        "not measured (fewer than two sizes with an icount boot)",
+        |(n, a, b)| format!("{n} {a:.1}K/section {:.1}M/GiB", b / 1000.0),
+    ));
+    out.push(linear_goal(
+        "Guest instructions: no quadratic step, no phase grows more than 1.5x faster than memory"
+            .into(),
+        &insn_growth(results),
+        "not measured (fewer than two sizes with an icount boot)",
+        "Instruction growth",
+    ));
     let slof: Vec<&ConfigResult> = results
         .iter()
         .filter(|r| r.firmware == "slof" && !r.kernel.is_empty())
@@ -846,6 +826,27 @@ fn bytes(b: Option<u64>) -> String {
         Some(b) if b >= 10 << 10 => format!("{}K", b >> 10),
         Some(b) => format!("{b}B"),
     }
+}
+
+/// A growth table: a row per step, a column per phase (`!` on a superlinear one).
+fn growth_table(g: &[Growth]) -> String {
+    let mut head: Vec<String> = vec!["STEP".into(), "MEMORY".into()];
+    head.extend(PHASES.iter().map(|p| p.to_string()));
+    head.push("total".into());
+    let mut rows = vec![head];
+    for (a, b, mem, phases) in g {
+        let mut row = vec![format!("{a}->{b}"), format!("x{mem:.0}")];
+        for (_, r, d) in phases {
+            let flag = if superlinear(*mem, *r, *d) { "!" } else { "" };
+            row.push(if r.is_finite() {
+                format!("x{r:.2}{flag}")
+            } else {
+                "-".into()
+            });
+        }
+        rows.push(row);
+    }
+    columns(&rows)
 }
 
 /// The report: wall times, their relation to the floor, kernel phases, footprint,
@@ -1037,27 +1038,11 @@ pub fn report(results: &[ConfigResult], linux: bool) -> String {
     }
     let g = growth(results);
     if !g.is_empty() {
-        let mut head: Vec<String> = vec!["STEP".into(), "MEMORY".into()];
-        head.extend(PHASES.iter().map(|p| p.to_string()));
-        head.push("total".into());
-        let mut rows = vec![head];
-        for (a, b, mem, phases) in &g {
-            let mut row = vec![format!("{a}->{b}"), format!("x{mem:.0}")];
-            for (_, r, d) in phases {
-                let flag = if superlinear(*mem, *r, *d) { "!" } else { "" };
-                row.push(if r.is_finite() {
-                    format!("x{r:.2}{flag}")
-                } else {
-                    "-".into()
-                });
-            }
-            rows.push(row);
-        }
         out.push_str(
             "\nGrowth: each phase's time ratio between consecutive sizes (! = more than 1.5x the \
              memory factor and more than 5 ms)\n",
         );
-        out.push_str(&columns(&rows));
+        out.push_str(&growth_table(&g));
     }
 
     let with_icount: Vec<&ConfigResult> = results.iter().filter(|r| r.icount.is_some()).collect();
@@ -1083,27 +1068,11 @@ pub fn report(results: &[ConfigResult], linux: bool) -> String {
         out.push_str(&columns(&rows));
         let g = insn_growth(results);
         if !g.is_empty() {
-            let mut head: Vec<String> = vec!["STEP".into(), "MEMORY".into()];
-            head.extend(PHASES.iter().map(|p| p.to_string()));
-            head.push("total".into());
-            let mut rows = vec![head];
-            for (a, b, mem, phases) in &g {
-                let mut row = vec![format!("{a}->{b}"), format!("x{mem:.0}")];
-                for (_, r, d) in phases {
-                    let flag = if superlinear(*mem, *r, *d) { "!" } else { "" };
-                    row.push(if r.is_finite() {
-                        format!("x{r:.2}{flag}")
-                    } else {
-                        "-".into()
-                    });
-                }
-                rows.push(row);
-            }
             out.push_str(
                 "\nInstruction growth: each phase's instruction ratio between consecutive sizes (! = more \
                  than 1.5x the memory factor and more than 5 million instructions)\n",
             );
-            out.push_str(&columns(&rows));
+            out.push_str(&growth_table(&g));
         }
     }
 

@@ -69,6 +69,16 @@ pub fn build_kernel() -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// The kernel a command boots: `--kernel ELF` when given (`Err((USAGE, why))` when it
+/// is not a file), else the one `qemu/build` builds (`Err((BUILD_FAILURE, why))`).
+pub fn given_or_built_kernel(given: Option<PathBuf>) -> Result<PathBuf, (i32, String)> {
+    match given {
+        Some(k) if k.is_file() => Ok(k),
+        Some(k) => Err((exit::USAGE, format!("no kernel at {}", k.display()))),
+        None => build_kernel().map_err(|e| (exit::BUILD_FAILURE, e)),
+    }
+}
+
 /// The kernel the tests boot: `$SPARSEK_KERNEL` (qemu/test builds it first) or built
 /// once per test process with `qemu/build`.
 pub fn test_kernel() -> &'static Path {

@@ -7,7 +7,7 @@ use std::process::{Command, exit};
 use serde_json::json;
 
 use qemu_harness::bench::{Config, Plan, default_configs, report, report_json, run};
-use qemu_harness::{build_kernel, repo_root};
+use qemu_harness::{given_or_built_kernel, repo_root};
 
 const USAGE: &str = "\
 usage: qemu/bench [options]
@@ -164,14 +164,10 @@ fn main() {
     {
         usage_error(&format!("--linux: {} is not a file", l.display()));
     }
-    let kernel = match kernel {
-        Some(k) if k.is_file() => k,
-        Some(k) => usage_error(&format!("--kernel: {} is not a file", k.display())),
-        None => build_kernel().unwrap_or_else(|e| {
-            eprintln!("qemu/bench: {e}");
-            exit(3)
-        }),
-    };
+    let kernel = given_or_built_kernel(kernel).unwrap_or_else(|(code, e)| {
+        eprintln!("qemu/bench: {e}");
+        exit(code)
+    });
     let log_dir = root.join("target/qemu/bench");
     let plan = Plan {
         configs,

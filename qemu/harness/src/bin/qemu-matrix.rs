@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use qemu_harness::check::Status;
 use qemu_harness::matrix::{Matrix, report_json, run, table};
-use qemu_harness::{build_kernel, repo_root};
+use qemu_harness::{given_or_built_kernel, repo_root};
 
 const USAGE: &str = "\
 usage: qemu/matrix [options]
@@ -106,14 +106,10 @@ fn main() {
         }
         exit(0);
     }
-    let kernel = match kernel {
-        Some(k) if k.is_file() => k,
-        Some(k) => usage_error(&format!("no kernel at {}", k.display())),
-        None => build_kernel().unwrap_or_else(|e| {
-            eprintln!("qemu/matrix: {e}");
-            exit(3)
-        }),
-    };
+    let kernel = given_or_built_kernel(kernel).unwrap_or_else(|(code, e)| {
+        eprintln!("qemu/matrix: {e}");
+        exit(code)
+    });
     let out_dir = root.join("target/qemu/matrix");
     eprintln!(
         "qemu/matrix: {} configurations from {}, {jobs} at a time; logs in {}",
