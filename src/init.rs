@@ -1,5 +1,6 @@
 //! start_kernel: the boot sequence, one step per line, in the order it must happen.
 
+use alloc::vec;
 use alloc::vec::Vec;
 
 use sparsek::bootparam::BootParams;
@@ -67,7 +68,9 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     let (sparse_checks, mut footprint) = paging::paging_init(&mut mem.memblock, order);
     // The linear mapping end to end, now that boot has written memory across it (the
     // vmemmap's blocks at the top); reported second in the hash suite, as always.
-    let rw = arch::hash_linear_map_check(&mem.memblock, &[setup::VECTORS, mem.kernel]);
+    let mut avoid = vec![setup::VECTORS, mem.kernel];
+    avoid.extend(dt.blobs_outside_image(&boot));
+    let rw = arch::hash_linear_map_check(&mem.memblock, &avoid);
     hash_checks.insert(1.min(hash_checks.len()), rw);
     arch::hash_report_stats();
     report_selftests(&[("hash", &hash_checks), ("sparse", &sparse_checks)]);

@@ -48,7 +48,7 @@ pub fn paging_init(mb: &mut Memblock, order: Order) -> (Vec<Check>, Footprint) {
     };
     let mut sparse = Sparse::new(order, hash.vmemmap_psize);
     let t0 = arch::now_ns();
-    let enters0 = arch::h_enter_count();
+    let entered0 = arch::h_entered_count();
     let mut report = {
         let mut ctx = Ctx {
             m: &mut m,
@@ -68,8 +68,9 @@ pub fn paging_init(mb: &mut Memblock, order: Order) -> (Vec<Check>, Footprint) {
     let footprint = Footprint {
         sections: report.sections,
         vmemmap_pages: report.vmemmap_pages,
-        // Every hash insert sparse init makes is a vmemmap page's.
-        h_enter_vmemmap: arch::h_enter_count() - enters0,
+        vmemmap_distinct: sparse.vmemmap_pages_needed().len() as u64,
+        // Every hash entry sparse init inserts is a vmemmap page's.
+        h_enter_vmemmap: arch::h_entered_count() - entered0,
         memmap: report.memmap_bytes,
         usemap: report.usemap_bytes,
         ..Footprint::default()

@@ -150,9 +150,11 @@ extern "C" fn __sparsek_entry(r3: u64, r4: u64, r5: u64, entry_msr: u64) -> ! {
         }
     };
 
-    // The client calls up to `identify` run in one window: outside a window every call
+    // The client calls before prom_init run in one window: outside a window every call
     // swaps the vector area and the interrupt endianness twice (measured on QEMU TCG: a
-    // few hundred us per call against about 5 us inside one).
+    // few hundred us per call against about 5 us inside one). Only the calls and the
+    // command line's copy run inside; powering off, failing and reporting wait until the
+    // kernel's vectors are back.
     let window = if firmware_alive {
         FirmwareWindow::open().ok()
     } else {
@@ -163,6 +165,9 @@ extern "C" fn __sparsek_entry(r3: u64, r4: u64, r5: u64, entry_msr: u64) -> ! {
         power_off: firmware.prop_u32("/rtas", "power-off").ok().flatten(),
         os_term: firmware.prop_u32("/rtas", "ibm,os-term").ok().flatten(),
     };
+    let timebase = firmware.boot_cpu_prop_u32("timebase-frequency");
+    let path = identify(&firmware);
+    drop(window);
     rtas::set_tokens(tokens);
 
     if BootParams::wants_poweroff_at_entry(cmdline) {
@@ -174,7 +179,7 @@ extern "C" fn __sparsek_entry(r3: u64, r4: u64, r5: u64, entry_msr: u64) -> ! {
         ));
     }
 
-    let timebase_freq = match firmware.boot_cpu_prop_u32("timebase-frequency") {
+    let timebase_freq = match timebase {
         Ok(Some(f)) if f != 0 => f as u64,
         _ => {
             pr_err!("time: no timebase-frequency in the cpu node, assuming 512 MHz");
@@ -183,8 +188,6 @@ extern "C" fn __sparsek_entry(r3: u64, r4: u64, r5: u64, entry_msr: u64) -> ! {
     };
     TB_FREQ.store(timebase_freq, Ordering::Relaxed);
 
-    let path = identify(&firmware);
-    drop(window);
     let boot = BootInfo {
         path,
         r3,

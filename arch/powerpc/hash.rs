@@ -36,6 +36,7 @@ const LINEAR_LIMIT: u64 = 1 << sparsek::prom::memory::MAX_PHYSMEM_BITS;
 const CONTEXT_LIMIT: u64 = 1 << sparsek::mm::hash::hpte::EA_BITS_PER_CONTEXT;
 
 static ENTERS: AtomicU64 = AtomicU64::new(0);
+static ENTERED: AtomicU64 = AtomicU64::new(0);
 static REMOVES: AtomicU64 = AtomicU64::new(0);
 static READS: AtomicU64 = AtomicU64::new(0);
 
@@ -61,6 +62,9 @@ impl HashPageTable for PaprHpt {
         // SAFETY: H_ENTER only adds a translation, one that maps what the creator of
         // this PaprHpt vouched for (PaprHpt::new); the hypervisor validates the rest.
         let (st, r) = unsafe { hcall(H_ENTER, [flags, ptex, hpte.v, hpte.r, 0, 0, 0, 0, 0]) };
+        if st.ok().is_ok() {
+            ENTERED.fetch_add(1, Ordering::Relaxed);
+        }
         st.ok().map(|()| r[0])
     }
 
@@ -83,6 +87,11 @@ impl HashPageTable for PaprHpt {
 /// H_ENTER calls made so far.
 pub fn h_enter_count() -> u64 {
     ENTERS.load(Ordering::Relaxed)
+}
+
+/// H_ENTER calls that succeeded (entries inserted) so far.
+pub fn h_entered_count() -> u64 {
+    ENTERED.load(Ordering::Relaxed)
 }
 
 /// One line of hash MMU statistics: hypercalls made, segments loaded on demand.
@@ -115,6 +124,8 @@ pub struct HashMmu {
     pub linear_pages: u64,
     /// A sample of the bolted linear-mapping entries, for the H_READ self-check.
     pub samples: Vec<Bolted>,
+    /// The physical ranges `[start, end)` the linear mapping covers.
+    pub mapped: Vec<(u64, u64)>,
 }
 
 static MMU: spin::Once<HashMmu> = spin::Once::new();
@@ -177,6 +188,7 @@ pub fn early_init_mmu(fdt: &Fdt, mb: &mut Memblock, params: MmuParams) -> &'stat
         debug: params.hash_debug,
         linear_pages: 0,
         samples: Vec::new(),
+        mapped: Vec::new(),
     };
 
     let mapped = bolt_linear_mapping(&mut mmu, mb);
@@ -342,6 +354,7 @@ fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) -> Vec<(u64, u64)> 
     );
     mmu.linear_pages = n;
     mmu.samples = samples;
+    mmu.mapped = mapped.clone();
     mapped
 }
 
@@ -409,9 +422,10 @@ const LINEAR_SAMPLES: usize = 64;
 /// and in real mode at the physical address, after all writes (so two addresses sharing
 /// a page would show), each word restored.
 ///
-/// The words are the first of each reserved region outside `avoid` (the kernel image
-/// and vectors, whose mapping the running kernel proves and whose words it may be using
-/// here): memory boot has already written, such as the vmemmap's blocks at the top of
+/// The words are the first of each reserved region that holds one, inside the linear
+/// mapping and outside `avoid` (the kernel image and vectors, whose mapping the running
+/// kernel proves and whose words it may be using here, and any device-tree blob a live
+/// reference reads): memory boot has already written, such as the vmemmap's blocks at the top of
 /// memory and the usemaps. Untouched memory is not sampled on purpose: QEMU backs guest
 /// RAM with transparent huge pages, and the first store to an untouched 2 MiB costs the
 /// host a huge-page clear (measured 0.5 to 7 ms on the benchmark host), which made this
@@ -420,11 +434,14 @@ const LINEAR_SAMPLES: usize = 64;
 pub fn linear_map_check(mb: &Memblock, avoid: &[(u64, u64)]) -> Check {
     use alloc::format;
     let overlaps = |a: u64| avoid.iter().any(|&(s, e)| a < e && a + 8 > s);
+    let mapped =
+        |a: u64| mmu().is_some_and(|m| m.mapped.iter().any(|&(s, e)| s <= a && a + 8 <= e));
     let mut addrs: Vec<u64> = mb
         .reserved()
         .iter()
+        .filter(|r| r.base.next_multiple_of(8) + 8 <= r.end())
         .map(|r| r.base.next_multiple_of(8))
-        .filter(|&a| !overlaps(a) && mb.is_memory(a, 8))
+        .filter(|&a| !overlaps(a) && mb.is_memory(a, 8) && mapped(a))
         .collect();
     addrs.dedup();
     if addrs.len() > LINEAR_SAMPLES {
@@ -439,9 +456,10 @@ pub fn linear_map_check(mb: &Memblock, avoid: &[(u64, u64)]) -> Check {
     let word = |pa: u64| (PAGE_OFFSET + pa) as *mut u64;
     let mut saved = Vec::with_capacity(addrs.len());
     for &pa in &addrs {
-        // SAFETY: pa is an 8-byte aligned word of RAM mapped by the bolted linear mapping,
-        // outside the kernel image (so not this function's own data); nothing else runs,
-        // and its value is restored below before anything reads it.
+        // SAFETY: pa is an 8-byte aligned word of RAM inside a reserved region and inside
+        // the bolted linear mapping (checked above), outside the kernel image (so not
+        // this function's own data) and outside any blob a live reference reads; nothing
+        // else runs, and its value is restored below before anything reads it.
         unsafe {
             saved.push(word(pa).read_volatile());
             word(pa).write_volatile(pattern(pa));

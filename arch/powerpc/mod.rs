@@ -64,8 +64,9 @@ core::arch::global_asm!(
 pub use entry::now_ns;
 pub use entry::{BootInfo, COMMAND_LINE_SIZE, FirmwarePath, fatal_fmt, power_off};
 pub use hash::{
-    MmuParams, early_init_mmu, h_enter_count, linear_map_check as hash_linear_map_check, mmu,
-    print_bolted, report_stats as hash_report_stats, selftests as hash_selftests,
+    MmuParams, early_init_mmu, h_enter_count, h_entered_count,
+    linear_map_check as hash_linear_map_check, mmu, print_bolted,
+    report_stats as hash_report_stats, selftests as hash_selftests,
 };
 pub use machine::PaprMachine;
 pub use of::{calls as of_calls, leave_firmware};

@@ -13,6 +13,7 @@
 
 use alloc::string::String;
 use alloc::vec;
+use alloc::vec::Vec;
 
 use sparsek::boottime::Phase;
 use sparsek::fdt::Fdt;
@@ -75,6 +76,19 @@ pub struct DeviceTree {
 }
 
 impl DeviceTree {
+    /// The physical ranges `[start, end)` of the blobs outside the kernel image that
+    /// this tree still reads (the r3 tree, as the tree or as `entry_fdt`).
+    pub fn blobs_outside_image(&self, boot: &BootInfo) -> Vec<(u64, u64)> {
+        let mut v = Vec::new();
+        if !self.in_image {
+            v.push((self.phys, self.phys + self.size));
+        }
+        if let Some(e) = &self.entry_fdt {
+            v.push((boot.r3, boot.r3 + e.header().totalsize as u64));
+        }
+        v
+    }
+
     /// A blob the kernel made or copied into its heap (inside the image).
     fn in_heap(
         blob: &'static [u8],
@@ -171,7 +185,7 @@ pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
             let t0 = now_ns();
             let calls0 = super::of::calls();
             // One window for CAS and the whole walk: the swap costs more than a call.
-            let _window = FirmwareWindow::open().map_err(|st| {
+            let window = FirmwareWindow::open().map_err(|st| {
                 PromError::Flatten(alloc::format!("big-endian interrupts refused ({st})"))
             })?;
             match cas_via_of(of, &vector) {
@@ -203,6 +217,8 @@ pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
                 super::of::calls() - calls0
             );
             let dt = DeviceTree::in_heap(blob, DtSource::Flattened, None);
+            // The window's close (the swap back) is the walk's cost.
+            drop(window);
             crate::phase::end(Phase::Flatten);
             dt
         }

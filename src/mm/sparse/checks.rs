@@ -112,20 +112,7 @@ fn sections_valid<M: Machine + ?Sized>(m: &mut M, inp: &Inputs<'_>) -> Check {
 
 /// The vmemmap pages the present sections' maps lie in, ascending.
 fn needed_pages(inp: &Inputs<'_>) -> Vec<u64> {
-    let size = inp.sparse.vmemmap.page_size;
-    let mut v: Vec<u64> = Vec::new();
-    for &pnum in &inp.sparse.present {
-        let map = pfn_to_page(section_nr_to_pfn(pnum));
-        let mut page = map & !(size - 1);
-        while page < map + SECTION_MEMMAP_SIZE {
-            if v.last() != Some(&page) {
-                v.push(page);
-            }
-            page += size;
-        }
-    }
-    v.dedup();
-    v
+    inp.sparse.vmemmap_pages_needed()
 }
 
 fn list_diag(list: &ListRead) -> Option<String> {

@@ -195,6 +195,26 @@ impl Sparse {
         Ok(self.report(ctx.m))
     }
 
+    /// The distinct vmemmap pages (their kernel addresses, ascending) the present
+    /// sections' memory maps lie in: what a correct ordering allocates and maps, once each.
+    pub fn vmemmap_pages_needed(&self) -> Vec<u64> {
+        let size = self.vmemmap.page_size;
+        let mut v: Vec<u64> = Vec::new();
+        for &pnum in &self.present {
+            let map = pfn_to_page(section_nr_to_pfn(pnum));
+            let mut page = map & !(size - 1);
+            while page < map + SECTION_MEMMAP_SIZE {
+                if v.last() != Some(&page) {
+                    v.push(page);
+                }
+                page += size;
+            }
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// The counts of the `sparse_init:` line, from the kernel's records and the table.
     pub fn report<M: KernelMemory + ?Sized>(&self, m: &mut M) -> Report {
         let mut nodes: Vec<i32> = self.runs.iter().map(|r| r.nid).collect();

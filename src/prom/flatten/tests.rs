@@ -265,7 +265,7 @@ fn properties_are_read_whole_at_every_size_around_the_probe() {
         m.truncating_getprop = truncating;
         let f = flatten(&mut m, &[], 0).unwrap();
         assert_eq!(summary(&f.blob), summary(&blob), "truncating={truncating}");
-        // One getprop per property; the three at or above the probe are measured and
+        // One getprop per property; the four at or above the probe are measured and
         // read again.
         assert_eq!(m.by_service["getproplen"], 4, "truncating={truncating}");
         assert_eq!(m.by_service["getprop"], sizes.len() + 4);
