@@ -142,7 +142,15 @@ fn main() {
         usage_error(&format!("--largest: {e}"));
     }
     let mut configs = default_configs(&largest);
-    configs.extend(extra);
+    for c in extra {
+        if configs.iter().any(|d| d.name == c.name) {
+            usage_error(&format!(
+                "--config: a configuration named '{}' exists",
+                c.name
+            ));
+        }
+        configs.push(c);
+    }
     if let Some(only) = &only {
         for n in only {
             if !configs.iter().any(|c| &c.name == n) {
@@ -186,17 +194,12 @@ fn main() {
         log_dir.display()
     );
     let results = run(&plan, &mut |line| eprintln!("{line}"));
-    // The banner of this run's own kernel boots (the log directory holds older ones too).
-    let log_dir = &log_dir;
+    // The banner of this run's own kernel boots.
     let banner = results
         .iter()
-        .flat_map(|r| (1..=runs).map(move |i| log_dir.join(format!("{}-kernel-{i}.log", r.name))))
-        .find_map(|path| {
-            let text = std::fs::read_to_string(path).ok()?;
-            text.lines()
-                .find(|l| l.contains("] sparsek version "))
-                .map(|l| qemu_harness::boot::strip_timestamp(l).to_string())
-        })
+        .flat_map(|r| &r.kernel)
+        .map(|k| k.banner.clone())
+        .find(|b| !b.is_empty())
         .unwrap_or_else(|| "?".into());
     println!("qemu/bench, {date}: {host}; {qemu}");
     println!("kernel: {banner}");
