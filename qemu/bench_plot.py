@@ -1,8 +1,9 @@
 """Plot qemu/bench's JSON results as a small PNG for the README.
 
 Run through qemu/bench-plot, which provides matplotlib. Only the scaling series is
-plotted: configurations whose machine string starts with "vof", has no "numa=" and
-offers 16M pages (" 16M"), by guest memory on a log2 axis. Left: medians of the times
+plotted, chosen as qemu/bench chooses it: configurations whose machine string is
+"vof <memory> 16M ..." (the page-size word, not a 16M guest) without "numa=", with kernel
+runs, one per memory size, by guest memory on a log2 axis. Left: medians of the times
 (error bars from min to max); right: the boot footprint in bytes.
 
 usage: bench_plot.py [--root DIR] [RESULTS.json] [OUT.png]
@@ -115,8 +116,11 @@ def scaling_series(doc) -> list[tuple[float, dict]]:
         machine = cfg.get("machine")
         if not isinstance(machine, str):
             continue
-        if not machine.startswith("vof") or "numa=" in machine or " 16M" not in machine:
+        words = machine.split(" ")
+        if words[0] != "vof" or len(words) < 3 or words[2] != "16M" or "numa=" in machine:
             continue
+        if isinstance(cfg.get("runs"), list) and not cfg["runs"]:
+            continue  # no kernel run gave figures
         mem = memory_of(cfg)
         if mem is None:
             print(f"{PROG}: skipping {cfg.get('name', machine)!r}: no memory size", file=sys.stderr)
@@ -124,7 +128,9 @@ def scaling_series(doc) -> list[tuple[float, dict]]:
         summary = cfg.get("summary")
         out.append((mem / 2**30, summary if isinstance(summary, dict) else {}))
     out.sort(key=lambda t: t[0])
-    return out
+    # One point per size (the first configuration of that size), as qemu/bench's series.
+    seen = set()
+    return [p for p in out if not (p[0] in seen or seen.add(p[0]))]
 
 
 def gib_label(g: float) -> str:
