@@ -191,12 +191,12 @@ pub fn early_init_mmu(fdt: &Fdt, mb: &mut Memblock, params: MmuParams) -> &'stat
         mapped: Vec::new(),
     };
 
-    let mapped = bolt_linear_mapping(&mut mmu, mb);
+    bolt_linear_mapping(&mut mmu, mb);
 
     // Everything the kernel touches right after the switch must be mapped; otherwise
     // the first access would fault far from the cause.
     let (kstart, kend) = super::kernel_image();
-    if !mapped.iter().any(|&(s, e)| s <= kstart && kend <= e) {
+    if !mmu.mapped.iter().any(|&(s, e)| s <= kstart && kend <= e) {
         fatal_fmt(format_args!(
             "hash-mmu: the kernel image [mem {kstart:#018x}-{:#018x}] is not inside the linear mapping",
             kend - 1
@@ -272,9 +272,9 @@ fn report_page_sizes(info: &CpuMmuInfo) {
 
 /// Bolt the linear mapping of every memblock memory region (Linux's htab_initialize
 /// loop). Parts of a region that whole pages of the linear page size cannot cover are
-/// reserved so that nothing is ever allocated where no mapping exists. Returns the
-/// physical ranges `[start, end)` mapped.
-fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) -> Vec<(u64, u64)> {
+/// reserved so that nothing is ever allocated where no mapping exists. Records the
+/// physical ranges `[start, end)` mapped in `mmu.mapped`.
+fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) {
     let psize = mmu.choice.linear;
     let step = psize.size();
     let regions: Vec<(u64, u64)> = mb.memory().iter().map(|r| (r.base, r.end())).collect();
@@ -354,8 +354,7 @@ fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) -> Vec<(u64, u64)> 
     );
     mmu.linear_pages = n;
     mmu.samples = samples;
-    mmu.mapped = mapped.clone();
-    mapped
+    mmu.mapped = mapped;
 }
 
 pub use sparsek::ktap::Check;
