@@ -16,11 +16,19 @@
 //! | `disable_1tb_segments` | use 256M segments even when the CPU has 1T segments (Linux's parameter) |
 //! | `hash_bolt=primary\|secondary` | where bolted entries may go: Linux's primary group only (default), or also the secondary group (FreeBSD style) |
 //! | `sparse_init=v4.19\|v4.18\|mmotm-2018-07-10` | the sparse_init ordering (default `v4.19`); an unknown value stops the boot with the list of valid names |
+//! | `selftest.fault=stack` | with translation on, recurse until the kernel stack overflows into its guard page: reported as a stack overflow |
+//! | `selftest.fault=in-handler` | an illegal instruction whose handler executes another one: the nested fault ends the boot with the failure status |
+//! | `selftest.fault=in-panic` | panic, and fault inside the panic path: the nested fault ends the boot with the failure status |
+//! | `dtb=initrd` | take the device tree from the initrd instead of the firmware (after client-architecture-support), so that tests can feed the kernel any blob |
+//! | `fail_memblock=N` | fault injection: the N-th memblock allocation fails (see [`crate::fault`]) |
+//! | `fail_hcall=<H_ENTER\|H_REMOVE\|H_READ>:N[:<status>]` | fault injection: the N-th such hypercall returns `status` (default `H_HARDWARE`) |
+//! | `fail_of=<service>:N` | fault injection: the N-th Open Firmware client call of that service fails |
 //!
 //! Later parameters take precedence over earlier ones, as in Linux. A malformed value is
 //! reported and ignored; unknown parameters are reported once, in one line.
 
 use crate::cmdline::{self, Param, name_eq};
+use crate::fault::{self, FaultPlan};
 use crate::mm::sparse::Order;
 use crate::printk::{CONSOLE_LOGLEVEL_DEBUG, CONSOLE_LOGLEVEL_DEFAULT, CONSOLE_LOGLEVEL_QUIET};
 
@@ -38,6 +46,12 @@ pub enum SelftestFault {
     /// A call to an unmapped kernel address with translation on: the instruction
     /// segment interrupt (0x480, handled), then the instruction storage interrupt (0x400).
     Isi,
+    /// Unbounded recursion with translation on: the kernel stack's guard page.
+    Stack,
+    /// An illegal instruction whose handler faults again.
+    InHandler,
+    /// A panic whose path faults.
+    InPanic,
 }
 
 impl SelftestFault {
@@ -46,6 +60,9 @@ impl SelftestFault {
         ("dsi", SelftestFault::Dsi),
         ("segment", SelftestFault::Segment),
         ("isi", SelftestFault::Isi),
+        ("stack", SelftestFault::Stack),
+        ("in-handler", SelftestFault::InHandler),
+        ("in-panic", SelftestFault::InPanic),
     ];
 
     pub fn from_name(s: &str) -> Option<Self> {
@@ -80,6 +97,10 @@ pub struct BootParams<'a> {
     pub hash_bolt_secondary: bool,
     /// `sparse_init=`: the ordering, or the value that names none (`None`: no value).
     pub sparse_order: Result<Order, Option<&'a str>>,
+    /// `dtb=initrd`: the device tree comes from the initrd.
+    pub dtb_initrd: bool,
+    /// `fail_memblock=`, `fail_hcall=`, `fail_of=`.
+    pub faults: FaultPlan,
     errors: [Option<ParamError<'a>>; MAX_ERRORS],
     /// Malformed parameters beyond the first MAX_ERRORS.
     pub errors_dropped: usize,
@@ -98,6 +119,10 @@ const KNOWN: &[&str] = &[
     "disable_1tb_segments",
     "hash_bolt",
     "sparse_init",
+    "dtb",
+    "fail_memblock",
+    "fail_hcall",
+    "fail_of",
 ];
 
 /// Is this a parameter the kernel acts on?
@@ -118,6 +143,8 @@ impl<'a> BootParams<'a> {
             disable_1tb_segments: false,
             hash_bolt_secondary: false,
             sparse_order: Ok(Order::V419),
+            dtb_initrd: false,
+            faults: FaultPlan::default(),
             errors: [None; MAX_ERRORS],
             errors_dropped: 0,
         };
@@ -180,7 +207,10 @@ impl<'a> BootParams<'a> {
         } else if name_eq(name, "selftest.fault") {
             match param.value.and_then(SelftestFault::from_name) {
                 Some(f) => self.selftest_fault = Some(f),
-                None => self.error(param, "expects one of: program, dsi, segment, isi"),
+                None => self.error(
+                    param,
+                    "expects one of: program, dsi, segment, isi, stack, in-handler, in-panic",
+                ),
             }
         } else if name_eq(name, "memblock") {
             match param.value {
@@ -205,6 +235,29 @@ impl<'a> BootParams<'a> {
                 Some("primary") => self.hash_bolt_secondary = false,
                 Some("secondary") => self.hash_bolt_secondary = true,
                 _ => self.error(param, "expects one of: primary, secondary"),
+            }
+        } else if name_eq(name, "dtb") {
+            match param.value {
+                Some("initrd") => self.dtb_initrd = true,
+                _ => self.error(param, "expects: initrd"),
+            }
+        } else if name_eq(name, "fail_memblock") {
+            match param.value.map(fault::parse_nth) {
+                Some(Ok(n)) => self.faults.memblock = Some(n),
+                Some(Err(e)) => self.error(param, e),
+                None => self.error(param, "expects a call number from 1"),
+            }
+        } else if name_eq(name, "fail_hcall") {
+            match param.value.map(fault::parse_hcall) {
+                Some(Ok(f)) => self.faults.hcall[f.hcall.index()] = Some(f),
+                Some(Err(e)) => self.error(param, e),
+                None => self.error(param, "expects <H_ENTER|H_REMOVE|H_READ>:N[:<status>]"),
+            }
+        } else if name_eq(name, "fail_of") {
+            match param.value.map(fault::parse_of) {
+                Some(Ok(f)) => self.faults.of = Some(f),
+                Some(Err(e)) => self.error(param, e),
+                None => self.error(param, "expects <service>:N"),
             }
         }
     }
@@ -323,6 +376,71 @@ mod tests {
             ]
         );
         assert!(!p.hash_debug && !p.disable_1tb_segments && !p.hash_bolt_secondary);
+    }
+
+    #[test]
+    fn fault_injection_parameters() {
+        use crate::fault::{Hcall, HcallFault};
+        use crate::mm::hash::HStatus;
+        let p = BootParams::parse(
+            "fail_memblock=3 fail-hcall=H_ENTER:130 fail_hcall=H_REMOVE:1:H_PARAMETER \
+             fail_of=getprop:7 dtb=initrd",
+        );
+        assert_eq!(p.faults.memblock, Some(3));
+        assert_eq!(
+            p.faults.hcall[Hcall::Enter.index()],
+            Some(HcallFault {
+                hcall: Hcall::Enter,
+                nth: 130,
+                status: HStatus::Hardware
+            })
+        );
+        assert_eq!(
+            p.faults.hcall[Hcall::Remove.index()].map(|f| f.status),
+            Some(HStatus::Parameter)
+        );
+        assert_eq!(p.faults.hcall[Hcall::Read.index()], None);
+        assert_eq!(
+            p.faults.of.map(|f| (f.service, f.nth)),
+            Some(("getprop", 7))
+        );
+        assert!(p.dtb_initrd);
+        assert_eq!(p.errors().count(), 0);
+        assert_eq!(p.unknown().count(), 0);
+        // A later one for the same hypercall replaces the earlier one.
+        let p = BootParams::parse("fail_hcall=H_ENTER:1 fail_hcall=H_ENTER:2:H_PTEG_FULL");
+        assert_eq!(
+            p.faults.hcall[0].map(|f| (f.nth, f.status)),
+            Some((2, HStatus::PtegFull))
+        );
+        let p = BootParams::parse(
+            "fail_memblock=0 fail_memblock fail_hcall=H_ENTER fail_of=claim:1 dtb=firmware dtb",
+        );
+        assert!(p.faults.is_empty() && !p.dtb_initrd);
+        let errs: Vec<_> = p.errors().map(|e| (e.name, e.value)).collect();
+        assert_eq!(
+            errs,
+            [
+                ("fail_memblock", Some("0")),
+                ("fail_memblock", None),
+                ("fail_hcall", Some("H_ENTER")),
+                ("fail_of", Some("claim:1")),
+                ("dtb", Some("firmware")),
+                ("dtb", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn new_selftest_faults() {
+        for (name, f) in [
+            ("stack", SelftestFault::Stack),
+            ("in-handler", SelftestFault::InHandler),
+            ("in-panic", SelftestFault::InPanic),
+        ] {
+            let line = std::format!("selftest.fault={name}");
+            assert_eq!(BootParams::parse(&line).selftest_fault, Some(f));
+        }
     }
 
     #[test]

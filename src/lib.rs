@@ -9,6 +9,7 @@ pub mod bootparam;
 pub mod boottime;
 pub mod cmdline;
 pub mod crc32;
+pub mod fault;
 pub mod fdt;
 pub mod ktap;
 pub mod mm;

@@ -43,6 +43,7 @@ use core::fmt::{self, Write};
 
 use bitflags::bitflags;
 
+use crate::fault::Countdown;
 use crate::printk::{self, Level, StackString};
 
 pub use super::PAGE_SIZE;
@@ -165,6 +166,8 @@ pub enum AllocFailure {
     BadAlign,
     /// A block was found but the reserved array could not grow to record it.
     Resize(ResizeError),
+    /// `fail_memblock=N`: this, the N-th allocation, was made to fail.
+    Injected { nth: u64 },
 }
 
 /// A failed allocation: the request as the caller made it, and why it failed.
@@ -220,6 +223,9 @@ impl fmt::Display for AllocError {
             }
             AllocFailure::BadAlign => write!(f, "align is not a power of two"),
             AllocFailure::Resize(e) => write!(f, "{e}"),
+            AllocFailure::Injected { nth } => {
+                write!(f, "fault injected (fail_memblock={nth})")
+            }
         }
     }
 }
@@ -291,6 +297,8 @@ pub struct Memblock {
     current_limit: u64,
     movable_node: bool,
     log: Log,
+    /// Allocations counted for `fail_memblock=N`.
+    inject: Countdown,
 }
 
 impl Default for Memblock {
@@ -312,6 +320,44 @@ impl Memblock {
                 debug: false,
                 sink: printk_sink,
             },
+            inject: Countdown::new(),
+        }
+    }
+
+    /// `fail_memblock=N`: the N-th allocation (counted from the first one this memblock
+    /// served, by [`Self::alloc_try_nid`] or [`Self::alloc_range`]) fails with
+    /// [`AllocFailure::Injected`]. `Err(count)` when that many allocations were already
+    /// made, so the N-th is past.
+    pub fn inject_failure(&mut self, nth: u64) -> Result<(), u64> {
+        self.inject.arm(nth)
+    }
+
+    /// Allocations made so far (successful or not).
+    pub fn alloc_calls(&self) -> u64 {
+        self.inject.seen()
+    }
+
+    /// The injected failure that has not happened yet, if one is armed.
+    pub fn injection_pending(&self) -> Option<u64> {
+        self.inject.pending()
+    }
+
+    /// Count an allocation; the armed one fails here, with Linux's fault-injection
+    /// notice.
+    fn injected(&self, request: &AllocError) -> Result<(), AllocError> {
+        match self.inject.tick() {
+            None => Ok(()),
+            Some(nth) => {
+                let e = AllocError {
+                    reason: AllocFailure::Injected { nth },
+                    ..*request
+                };
+                self.log.emit(
+                    Level::Notice,
+                    format_args!("FAULT_INJECTION: forcing a failure: {e}"),
+                );
+                Err(e)
+            }
         }
     }
 
@@ -552,6 +598,7 @@ impl Memblock {
             caller,
             reason: AllocFailure::BadAlign,
         };
+        self.injected(&request)?;
         let align = self.alloc_align(&request)?;
         let max_addr = max_addr.min(self.current_limit);
         let mut found = self.alloc_range_nid(size, align, min_addr, max_addr, nid, &request)?;
@@ -606,6 +653,7 @@ impl Memblock {
             caller,
             reason: AllocFailure::BadAlign,
         };
+        self.injected(&request)?;
         let align = self.alloc_align(&request)?;
         self.alloc_range_nid(size, align, start, end, NUMA_NO_NODE, &request)?
             .ok_or_else(|| self.no_space(&request, start, end))

@@ -1023,3 +1023,44 @@ fn fuzzing_entry_takes_any_bytes() {
     // A truncated operation reads zeros.
     assert_eq!(fuzzing::run(&[10]), 1);
 }
+
+#[test]
+fn injected_failure_hits_exactly_the_nth_allocation() {
+    let mut m = mb();
+    m.add(0, 1 << 30, "t").unwrap();
+    m.inject_failure(3).unwrap();
+    assert_eq!(m.injection_pending(), Some(3));
+    let a = m.alloc(0x1000, 0x1000, "first").unwrap();
+    let b = m.alloc_range(0x1000, 0x1000, 0, 1 << 20, "second").unwrap();
+    let reserved = m.reserved_size();
+    let e = m
+        .alloc_try_nid(0x2000, 0x1000, 0, MEMBLOCK_ALLOC_ACCESSIBLE, 0, "third")
+        .unwrap_err();
+    assert_eq!(e.reason, AllocFailure::Injected { nth: 3 });
+    assert_eq!((e.size, e.caller, e.nid), (0x2000, "third", Some(0)));
+    assert_eq!(
+        m.reserved_size(),
+        reserved,
+        "nothing reserved by the failed call"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("third: fault injected (fail_memblock=3)"),
+        "{e}"
+    );
+    let log = take_log();
+    assert_eq!(
+        log,
+        [format!("<5>FAULT_INJECTION: forcing a failure: {e}")],
+        "one notice, at the failing call"
+    );
+    // Later allocations succeed again, and the counter goes on.
+    let c = m.alloc(0x1000, 0x1000, "fourth").unwrap();
+    assert!(a != b && b != c && a != c);
+    assert_eq!(m.alloc_calls(), 4);
+    assert_eq!(m.injection_pending(), None);
+    // Arming a call that already happened is refused with the count.
+    assert_eq!(m.inject_failure(4), Err(4));
+    assert_eq!(m.inject_failure(5), Ok(()));
+    assert_eq!(m.injection_pending(), Some(5));
+}

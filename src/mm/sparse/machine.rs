@@ -38,6 +38,11 @@ pub trait KernelMemory {
     fn read_u64(&mut self, ea: u64) -> u64;
     fn write_u64(&mut self, ea: u64, val: u64);
 
+    /// Linux `BUG()`: a state the kernel cannot go on from (`what` says which). The
+    /// kernel stops here with the failure status; the host model records it and
+    /// returns, so that a test can look at what led there.
+    fn bug(&mut self, what: fmt::Arguments<'_>);
+
     /// Store a whole struct page at `ea`.
     fn write_page(&mut self, ea: u64, page: &Page) {
         for (i, w) in page.words().into_iter().enumerate() {

@@ -39,6 +39,8 @@ pub struct HostMachine {
     cache: Option<(u64, u64, u64)>,
     /// Loads and stores made, for tests that bound the work done.
     pub accesses: u64,
+    /// What [`KernelMemory::bug`] was told (the kernel would have stopped at the first).
+    pub bugs: Vec<alloc::string::String>,
 }
 
 impl HostMachine {
@@ -64,6 +66,7 @@ impl HostMachine {
             vmemmap_sllp: sizes.def(vmemmap).sllp,
             cache: None,
             accesses: 0,
+            bugs: Vec::new(),
         }
     }
 
@@ -137,6 +140,10 @@ impl KernelMemory for HostMachine {
 
     fn write_u64(&mut self, ea: u64, val: u64) {
         *self.word(ea) = val;
+    }
+
+    fn bug(&mut self, what: core::fmt::Arguments<'_>) {
+        self.bugs.push(alloc::format!("{what}"));
     }
 }
 

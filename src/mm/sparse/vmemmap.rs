@@ -342,9 +342,15 @@ pub fn hash_vmemmap_create_mapping<M: Machine + ?Sized>(
                         }
                     }
                 }
-                Err((_, RemoveError::Hypervisor { ptex, status })) => ctx.err(format_args!(
-                    "htab_remove_mapping: H_REMOVE of ptex {ptex:#x} ({start:#x}) failed: {status}"
-                )),
+                Err((_, RemoveError::Hypervisor { ptex, status })) => {
+                    ctx.err(format_args!(
+                        "htab_remove_mapping: H_REMOVE of ptex {ptex:#x} ({start:#x}) failed: {status}"
+                    ));
+                    // Linux: BUG_ON(rc2 && (rc2 != -ENOENT)).
+                    ctx.m.bug(format_args!(
+                        "hash__vmemmap_create_mapping: H_REMOVE of ptex {ptex:#x} failed: {status}"
+                    ));
+                }
             }
             Err(rc)
         }

@@ -57,6 +57,10 @@ impl KernelMemory for Faulty<'_> {
     fn write_u64(&mut self, ea: u64, val: u64) {
         self.m.write_u64(ea, val);
     }
+
+    fn bug(&mut self, what: core::fmt::Arguments<'_>) {
+        self.m.bug(what);
+    }
 }
 
 impl HashPageTable for Faulty<'_> {
@@ -331,6 +335,11 @@ fn h_remove_failure_while_undoing_a_failed_mapping() {
     );
     assert_eq!((vm.map_failures, vm.removed), (1, 0));
     assert!(vm.blocks.iter().all(|b| b.mapped));
+    // Linux's BUG_ON: the kernel stops there.
+    assert_eq!(
+        w.m.bugs,
+        ["hash__vmemmap_create_mapping: H_REMOVE of ptex 0x642f8 failed: H_HARDWARE (-1)"]
+    );
     assert_eq!(count(&mut w), (8, 0));
     // What htab_remove_mapping itself returns.
     let r = with_faults(&mut w, &mut f, |ctx| {
