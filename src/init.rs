@@ -22,6 +22,8 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     let (heap_start, heap_size) = heap::init();
     heap_self_check(heap_start, heap_size);
     report_params(&params, &boot);
+    // Fault injection counts from the start of boot; armed as soon as it is known.
+    arch::arm_faults(&params.faults);
     // The sparse_init ordering is checked before anything else happens: a bisect run
     // with a misspelt ordering must fail at once, not after a full boot.
     let order = params.sparse_order.unwrap_or_else(|bad| {
@@ -36,6 +38,11 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     // use of the firmware's client interface is inside this call.
     let dt =
         arch::prom_init(&boot).unwrap_or_else(|e| arch::fatal_fmt(format_args!("prom_init: {e}")));
+    let dt = if params.dtb_initrd {
+        arch::dtb_from_initrd(&boot, dt)
+    } else {
+        dt
+    };
     // Memory map and every reservation, before anything allocates from memblock. The
     // firmware's memory is among the reservations ...
     let mut mem = setup::early_init_devtree(&dt, &boot, &params);
@@ -56,6 +63,24 @@ pub fn start_kernel(boot: BootInfo) -> ! {
         },
     );
     phase::end(Phase::Mmu);
+    // From here on the kernel stack, with its guard below it (the boot stack's frames
+    // stay where they are and are never returned to).
+    arch::run_on_kernel_stack(move || after_mmu(boot, params, order, dt, mem))
+}
+
+/// The rest of boot, on the kernel stack: self-checks, sparse init, the reports.
+fn after_mmu(
+    boot: BootInfo,
+    params: BootParams<'static>,
+    order: sparsek::mm::sparse::Order,
+    dt: arch::DeviceTree,
+    mut mem: setup::EarlyMem,
+) -> ! {
+    if let Some(stack) = arch::stack_canary_dead() {
+        arch::fatal_fmt(format_args!(
+            "the {stack} overflowed (the canary at its bottom is overwritten)"
+        ));
+    }
     let mut hash_checks = arch::hash_selftests();
     if hash_checks.iter().any(|c| !c.ok) {
         // Nothing may be built on a broken MMU: report now and stop.
@@ -86,6 +111,7 @@ pub fn start_kernel(boot: BootInfo) -> ! {
     setup::mem_init_print_info(&mem);
     phase::end(Phase::Report);
 
+    arch::report_unfired_faults(&params.faults, &mem.memblock);
     // The figures of this boot, for benchmarks and CI (formats in sparsek::boottime).
     footprint.h_enter = arch::h_enter_count();
     footprint.memblock_reserved = mem.memblock.phys_mem_size() - mem.memblock.free_size();

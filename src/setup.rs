@@ -68,6 +68,7 @@ pub fn early_init_devtree(dt: &DeviceTree, boot: &BootInfo, params: &BootParams)
 
     let mut mb = Memblock::new();
     mb.set_debug(params.memblock_debug);
+    arch::arm_memblock_fault(&params.faults, &mut mb);
     for r in &map.ranges {
         let flags = if r.hotplug {
             RegionFlags::HOTPLUG

@@ -1,7 +1,7 @@
 //! First Rust code: gather what the firmware knows, then hand over to start_kernel.
 //! Also the two ways out: [`power_off`] (success) and [`fatal`] (failure).
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use sparsek::bootparam::BootParams;
 use sparsek::fdt::Fdt;
@@ -128,6 +128,7 @@ extern "C" fn __sparsek_entry(r3: u64, r4: u64, r5: u64, entry_msr: u64) -> ! {
     ENTRY_TB.store(mftb(), Ordering::Relaxed);
     printk::set_console(&console::HVTERM);
     printk::set_clock(now_ns);
+    super::stack::set_canaries();
 
     let firmware_alive = r5 != 0;
     // Install the kernel's vectors before anything else can fault.
@@ -230,6 +231,12 @@ pub fn fatal_fmt(reason: core::fmt::Arguments) -> ! {
     // A message longer than the buffer is cut, which is fine for the final words.
     let _ = core::fmt::write(&mut msg, reason);
     pr_emerg!("Kernel panic - not syncing: {}", msg.as_str());
+    if FAULT_IN_PANIC.swap(false, Ordering::AcqRel) {
+        pr_emerg!("selftest: executing an illegal instruction in the panic path");
+        // SAFETY: the program check is taken while panicking: the exception handler
+        // ends the kernel at once (nested_fault) and does not return here.
+        unsafe { __selftest_illegal() };
+    }
     pr_emerg!("---[ end Kernel panic - not syncing: {} ]---", msg.as_str());
     let mut term = [0u8; 257];
     term[..msg.as_bytes().len()].copy_from_slice(msg.as_bytes());
@@ -238,18 +245,43 @@ pub fn fatal_fmt(reason: core::fmt::Arguments) -> ! {
     halt()
 }
 
-/// A fault during fault handling or panic: one line, then straight to os-term.
+/// `selftest.fault=in-panic`: the panic path faults once.
+static FAULT_IN_PANIC: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "C" {
+    fn __selftest_illegal();
+}
+
+/// Make the next panic execute an illegal instruction after its first line.
+pub fn fault_in_panic() {
+    FAULT_IN_PANIC.store(true, Ordering::Release);
+}
+
+/// Is the kernel already failing (in [`fatal_fmt`])?
+pub fn panicking() -> bool {
+    PANICKING.load(Ordering::Acquire)
+}
+
+/// A fault during fault handling or panic: one line, then straight to os-term. Should
+/// that line fault too, os-term without a word; should os-term fault, stop here.
 pub fn nested_fault(trap: u64, nip: u64) -> ! {
-    static ONCE: AtomicBool = AtomicBool::new(false);
-    if !ONCE.swap(true, Ordering::AcqRel) {
-        // SAFETY: see exceptions::__sparsek_exception; nothing resumes after this.
-        unsafe { printk::emergency_unlock() };
-        if trap != 0 {
-            pr_emerg!("Exception 0x{trap:x} at {nip:016x} while handling a failure");
-        } else {
-            pr_emerg!("Failure while handling a failure");
+    static LEVEL: AtomicUsize = AtomicUsize::new(0);
+    match LEVEL.fetch_add(1, Ordering::AcqRel) {
+        0 => {
+            // SAFETY: see exceptions::__sparsek_exception; nothing resumes after this.
+            unsafe { printk::emergency_unlock() };
+            if trap != 0 {
+                pr_emerg!("Exception 0x{trap:x} at {nip:016x} while handling a failure");
+            } else {
+                pr_emerg!("Failure while handling a failure");
+            }
+            pr_emerg!("Kernel panic - not syncing: nested fault");
+            let _ = rtas::os_term(b"nested fault\0");
         }
-        let _ = rtas::os_term(b"nested fault\0");
+        1 => {
+            let _ = rtas::os_term(b"nested fault\0");
+        }
+        _ => {}
     }
     halt()
 }

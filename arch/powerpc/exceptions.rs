@@ -223,7 +223,7 @@ fn program_check_reason(srr1: u64) -> &'static str {
 }
 
 /// Stacks the backtrace may walk: [bottom, top).
-fn stack_bounds() -> [(u64, u64); 2] {
+fn stack_bounds() -> [(u64, u64); 3] {
     [
         (
             &raw const __boot_stack_bottom as u64,
@@ -233,6 +233,7 @@ fn stack_bounds() -> [(u64, u64); 2] {
             &raw const __exc_stack_bottom as u64,
             &raw const __exc_stack_top as u64,
         ),
+        super::stack::kernel_stack().unwrap_or((0, 0)),
     ]
 }
 
@@ -255,8 +256,11 @@ pub fn print_backtrace(mut sp: u64) {
             }
             return;
         }
-        // SAFETY: sp..sp+24 lies inside one of the kernel's own stacks (checked above).
-        let (next, lr) = unsafe { (*(sp as *const u64), *((sp + 16) as *const u64)) };
+        // The handler runs in real mode: the kernel stack is read at its linear address.
+        let at = super::stack::real_mode_address(sp);
+        // SAFETY: sp..sp+24 lies inside one of the kernel's own stacks (checked above),
+        // read where real mode reaches the same memory.
+        let (next, lr) = unsafe { (*(at as *const u64), *((at + 16) as *const u64)) };
         if lr != 0 {
             let note = if i == 0 { " (unreliable)" } else { "" };
             pr_emerg!("[{sp:016x}] [{lr:016x}] 0x{lr:x}{note}");
@@ -354,6 +358,17 @@ fn report_access(f: &TrapFrame) {
 }
 
 static DEPTH: AtomicUsize = AtomicUsize::new(0);
+/// `selftest.fault=in-handler`: the next exception's handler faults itself.
+static FAULT_IN_HANDLER: AtomicBool = AtomicBool::new(false);
+
+/// Make the next exception's handler execute an illegal instruction (a nested fault).
+pub fn fault_in_handler() {
+    FAULT_IN_HANDLER.store(true, Ordering::Release);
+}
+
+unsafe extern "C" {
+    fn __selftest_illegal();
+}
 /// The segment interrupt being handled (vector, 0 when none), its EA and NIP.
 static SEGMENT_MISS_TRAP: AtomicU64 = AtomicU64::new(0);
 static SEGMENT_MISS_EA: AtomicU64 = AtomicU64::new(0);
@@ -383,13 +398,33 @@ extern "C" fn __sparsek_exception(frame: &mut TrapFrame) {
         }
     }
     let depth = DEPTH.fetch_add(1, Ordering::AcqRel);
-    if depth > 0 {
-        // An exception while handling one (or while panicking): no recursion.
+    if depth > 0 || super::entry::panicking() {
+        // An exception while handling one, or while panicking: no recursion.
         super::entry::nested_fault(frame.trap, frame.nip);
     }
     // SAFETY: this CPU is the only one, and it was interrupted; a printk it interrupted
     // will not resume, because every path from here ends the kernel.
     unsafe { printk::emergency_unlock() };
+    if FAULT_IN_HANDLER.swap(false, Ordering::AcqRel) {
+        pr_emerg!("selftest: executing an illegal instruction inside the exception handler");
+        // SAFETY: the program check this raises is a nested exception, which ends the
+        // kernel (nested_fault) without returning here.
+        unsafe { __selftest_illegal() };
+    }
+    if let Some(stack) = super::stack::canary_dead() {
+        pr_emerg!("BUG: the {stack} overflowed (the canary at its bottom is overwritten)");
+    }
+    let overflow = frame.trap == 0x300 && super::stack::in_guard(frame.dar)
+        || super::stack::in_guard(frame.gpr[1]);
+    if overflow && let Some((lo, hi)) = super::stack::kernel_stack() {
+        pr_emerg!(
+            "BUG: kernel stack guard page was hit at 0x{:016x} (stack is 0x{lo:016x}..0x{hi:016x}, r1 0x{:016x})",
+            frame.dar,
+            frame.gpr[1]
+        );
+        show_regs(frame);
+        super::entry::fatal("Kernel stack overflow");
+    }
     let during = SEGMENT_MISS_TRAP.load(Ordering::Acquire);
     if during != 0 {
         pr_emerg!(

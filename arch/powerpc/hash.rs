@@ -7,6 +7,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use sparsek::fault::Hcall;
 use sparsek::fdt::Fdt;
 use sparsek::mm::hash::hpte::{HPTE_V_HYPERVISOR_BITS, PROT_KERNEL_RW};
 use sparsek::mm::hash::papr::{H_ENTER, H_READ, H_REMOVE};
@@ -59,6 +60,9 @@ impl PaprHpt {
 impl HashPageTable for PaprHpt {
     fn h_enter(&mut self, flags: u64, ptex: u64, hpte: Hpte) -> Result<u64, HStatus> {
         ENTERS.fetch_add(1, Ordering::Relaxed);
+        if let Some(st) = super::fault::hcall(Hcall::Enter, ptex) {
+            return Err(st);
+        }
         // SAFETY: H_ENTER only adds a translation, one that maps what the creator of
         // this PaprHpt vouched for (PaprHpt::new); the hypervisor validates the rest.
         let (st, r) = unsafe { hcall(H_ENTER, [flags, ptex, hpte.v, hpte.r, 0, 0, 0, 0, 0]) };
@@ -70,6 +74,9 @@ impl HashPageTable for PaprHpt {
 
     fn h_remove(&mut self, flags: u64, ptex: u64, avpn: u64) -> Result<Hpte, HStatus> {
         REMOVES.fetch_add(1, Ordering::Relaxed);
+        if let Some(st) = super::fault::hcall(Hcall::Remove, ptex) {
+            return Err(st);
+        }
         // SAFETY: removing a translation whose addresses are no longer in use, as the
         // creator of this PaprHpt vouched (the hypervisor flushes the TLB).
         let (st, r) = unsafe { hcall(H_REMOVE, [flags, ptex, avpn, 0, 0, 0, 0, 0, 0]) };
@@ -78,6 +85,9 @@ impl HashPageTable for PaprHpt {
 
     fn h_read(&mut self, ptex: u64) -> Result<Hpte, HStatus> {
         READS.fetch_add(1, Ordering::Relaxed);
+        if let Some(st) = super::fault::hcall(Hcall::Read, ptex) {
+            return Err(st);
+        }
         // SAFETY: H_READ only returns an entry in registers.
         let (st, r) = unsafe { hcall(H_READ, [0, ptex, 0, 0, 0, 0, 0, 0, 0]) };
         st.ok().map(|()| Hpte { v: r[0], r: r[1] })
@@ -203,6 +213,8 @@ pub fn early_init_mmu(fdt: &Fdt, mb: &mut Memblock, params: MmuParams) -> &'stat
         ));
     }
 
+    bolt_kernel_stack(&mmu);
+
     pr_info!("Initializing hash mmu with SLB");
     let sllp = |p: Psize| mmu.geo.sizes.def(p).sllp;
     let cfg = SlbConfig {
@@ -227,8 +239,11 @@ pub fn early_init_mmu(fdt: &Fdt, mb: &mut Memblock, params: MmuParams) -> &'stat
         ],
         slb_size: mmu.info.slb_size,
     };
+    // The kernel stack's segment is bolted too (as Linux bolts its stack's): a segment
+    // interrupt on the stack would have to be taken on a stack without one.
+    let kstack = super::stack::kernel_stack().map_or(PAGE_OFFSET, |(lo, _)| lo);
     // SAFETY: translation is still off.
-    unsafe { slb::init(cfg, &[PAGE_OFFSET, VMEMMAP_BASE]) }
+    unsafe { slb::init(cfg, &[PAGE_OFFSET, VMEMMAP_BASE, kstack]) }
         .unwrap_or_else(|e| fatal_fmt(format_args!("hash-mmu: SLB: {e}")));
     // SAFETY: the linear mapping of all memory is bolted (the kernel image, its stacks
     // and heap included, kernel text executable) and the SLB holds its first segment;
@@ -355,6 +370,62 @@ fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) {
     mmu.linear_pages = n;
     mmu.samples = samples;
     mmu.mapped = mapped;
+}
+
+/// Map the kernel stack a second time at [`KSTACK_VIRT`](super::stack::KSTACK_VIRT),
+/// in the vmalloc region's page size, with nothing mapped below it (arch::stack).
+fn bolt_kernel_stack(mmu: &HashMmu) {
+    use super::stack::{GUARD_SIZE, KSTACK_VIRT};
+    let psize = mmu.choice.virtual_;
+    let step = psize.size();
+    let (phys, size) = super::stack::kernel_stack_phys();
+    if step > GUARD_SIZE || !phys.is_multiple_of(step) || !size.is_multiple_of(step) {
+        pr_warn!(
+            "kernel stack: {} pages cannot map it with a guard; boot stays on the boot stack",
+            psize.name()
+        );
+        return;
+    }
+    let opts = BoltOptions {
+        policy: mmu.policy,
+        text: (0, 0),
+        rflags: PROT_KERNEL_RW,
+    };
+    let debug = mmu.debug;
+    let mut n = 0u64;
+    let mut keep = |b: &Bolted| {
+        if debug {
+            print_bolted(b);
+        }
+        n += 1;
+    };
+    // SAFETY: maps the kernel stack's own memory (inside the image, reserved with it) at
+    // an address nothing else uses.
+    let mut hv = unsafe { PaprHpt::new() };
+    let res = bolt_mapping(
+        &mut hv,
+        &mmu.geo,
+        KSTACK_VIRT,
+        KSTACK_VIRT + size,
+        phys,
+        psize,
+        mmu.choice.ssize,
+        &opts,
+        &mut keep,
+    );
+    if let Err(e) = res {
+        fatal_fmt(format_args!(
+            "hash-mmu: kernel stack mapping at {KSTACK_VIRT:#x} failed: {e} ({})",
+            e.code()
+        ));
+    }
+    super::stack::set_mapped();
+    pr_info!(
+        "kernel stack: {} KiB at 0x{KSTACK_VIRT:016x} ({n} bolted {} pages), {} KiB guard below it",
+        size >> 10,
+        psize.name(),
+        GUARD_SIZE >> 10
+    );
 }
 
 pub use sparsek::ktap::Check;

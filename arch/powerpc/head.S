@@ -73,3 +73,11 @@ head_bad_load_address:
 __boot_stack_bottom:
 	.space	{boot_stack_size}
 __boot_stack_top:
+
+	/* The kernel stack after translation is on, mapped again (with a guard) by arch::stack. */
+	.section .bss.kernel_stack, "aw", @nobits
+	.balign	{kernel_stack_align}
+	.globl	__kernel_stack_bottom, __kernel_stack_top
+__kernel_stack_bottom:
+	.space	{kernel_stack_size}
+__kernel_stack_top:

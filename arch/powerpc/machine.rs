@@ -38,6 +38,10 @@ impl KernelMemory for PaprMachine {
         unsafe { (ea as *mut u64).write_volatile(val) }
     }
 
+    fn bug(&mut self, what: core::fmt::Arguments<'_>) {
+        super::entry::fatal_fmt(format_args!("BUG: {what}"))
+    }
+
     fn write_page(&mut self, ea: u64, page: &Page) {
         // SAFETY: as in read_u64; `ea` is a struct page's place in the vmemmap,
         // 64-byte aligned.

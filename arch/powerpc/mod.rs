@@ -8,6 +8,7 @@
 mod console;
 mod entry;
 mod exceptions;
+mod fault;
 mod firmware;
 mod hash;
 mod hcall;
@@ -18,6 +19,7 @@ mod regs;
 mod rtas;
 mod selftest;
 mod slb;
+mod stack;
 
 /// Kernel virtual address of physical address 0 (real mode ignores the top 4 bits; the
 /// hash MMU's linear mapping uses the same base).
@@ -31,9 +33,14 @@ const OF_CALL_HDR: usize = 112;
 const OF_CALL_FRAME: usize = OF_CALL_HDR + 8 * (2 + 18 + 2);
 static_assertions::const_assert_eq!(OF_CALL_FRAME % 16, 0);
 
-/// Physical address of a kernel address (linear map / real mode).
-pub const fn virt_to_phys(va: u64) -> u64 {
-    va & 0x0fff_ffff_ffff_ffff
+/// Physical address of a kernel address: the linear map (and real mode, which ignores
+/// the top 4 bits), or the kernel stack's own mapping (arch::stack), where the kernel's
+/// stack variables live once translation is on.
+pub fn virt_to_phys(va: u64) -> u64 {
+    match stack::kernel_stack() {
+        Some((lo, hi)) if (lo..hi).contains(&va) => stack::kernel_stack_phys().0 + (va - lo),
+        _ => va & 0x0fff_ffff_ffff_ffff,
+    }
 }
 
 core::arch::global_asm!(
@@ -56,6 +63,8 @@ core::arch::global_asm!(
     trap = const core::mem::offset_of!(exceptions::TrapFrame, trap),
     exc_stack_size = const exceptions::EXC_STACK_SIZE,
     boot_stack_size = const BOOT_STACK_SIZE,
+    kernel_stack_size = const stack::KERNEL_STACK_SIZE,
+    kernel_stack_align = const stack::KERNEL_STACK_ALIGN,
     of_frame = const OF_CALL_FRAME,
     of_hdr = const OF_CALL_HDR,
 );
@@ -63,6 +72,9 @@ core::arch::global_asm!(
 // The boundary: everything the rest of the kernel may use.
 pub use entry::now_ns;
 pub use entry::{BootInfo, COMMAND_LINE_SIZE, FirmwarePath, fatal_fmt, power_off};
+pub use fault::{
+    arm as arm_faults, arm_memblock as arm_memblock_fault, report_unfired as report_unfired_faults,
+};
 pub use hash::{
     MmuParams, early_init_mmu, h_enter_count, h_entered_count,
     linear_map_check as hash_linear_map_check, mmu, print_bolted,
@@ -70,6 +82,7 @@ pub use hash::{
 };
 pub use machine::PaprMachine;
 pub use of::{calls as of_calls, leave_firmware};
-pub use prom::{DeviceTree, kernel_image, phys_slice, prom_init};
+pub use prom::{DeviceTree, dtb_from_initrd, kernel_image, phys_slice, prom_init};
 pub use regs::{MsrBits, pvr_name};
 pub use selftest::provoke as provoke_fault;
+pub use stack::{canary_dead as stack_canary_dead, run_on_kernel_stack};

@@ -149,6 +149,9 @@ impl OfClient {
         if nargs + nret > MAX_CELLS {
             return Err(OfError::BadArgument { service: name });
         }
+        if super::fault::of_call(name) {
+            return Err(OfError::CallFailed { service: name });
+        }
         let mut block = Args {
             cells: [0; 3 + MAX_CELLS],
         };

@@ -49,6 +49,8 @@ pub enum DtSource {
     Cas,
     /// The blob passed in r3 (r5 == 0, H_CAS unavailable or failed).
     R3,
+    /// The initrd (`dtb=initrd`).
+    Initrd,
 }
 
 impl DtSource {
@@ -57,6 +59,7 @@ impl DtSource {
             DtSource::Flattened => "flattened from the firmware",
             DtSource::Cas => "from H_CAS",
             DtSource::R3 => "passed in r3",
+            DtSource::Initrd => "from the initrd (dtb=initrd)",
         }
     }
 }
@@ -251,6 +254,45 @@ pub fn prom_init(boot: &BootInfo) -> Result<DeviceTree, PromError> {
             crate::phase::end(Phase::Flatten);
             dt
         }
+    }
+}
+
+/// `dtb=initrd`: the blob in the initrd replaces the firmware's tree for the rest of boot
+/// (client-architecture-support has been negotiated with the firmware's). The blob must be
+/// a whole, well-formed FDT (header, block placement, every structure token); anything
+/// else stops the boot, as Linux does for a tree it cannot verify.
+pub fn dtb_from_initrd(boot: &BootInfo, fw: DeviceTree) -> DeviceTree {
+    let chosen = |fdt: &Fdt| sparsek::prom::reserve::chosen_initrd(fdt).ok().flatten();
+    let range = boot
+        .initrd()
+        .or_else(|| chosen(&fw.fdt).or_else(|| fw.entry_fdt.as_ref().and_then(chosen)));
+    let Some((start, end)) = range else {
+        super::fatal_fmt(format_args!(
+            "dtb=initrd: no initrd was loaded (QEMU: -initrd FILE)"
+        ))
+    };
+    let len = (end - start) as usize;
+    // SAFETY: the initrd is RAM the firmware loaded and nothing writes it (it is
+    // reserved in memblock with the tree's own range once early_init_devtree runs).
+    let bytes = unsafe { phys_slice(start, len) };
+    let fdt = Fdt::new(bytes)
+        .and_then(|f| f.validate().map(|()| f))
+        .unwrap_or_else(|e| {
+            super::fatal_fmt(format_args!(
+                "dtb=initrd: invalid device tree blob at physical address {start:#x} ({len} bytes): {e}"
+            ))
+        });
+    let size = fdt.header().totalsize as u64;
+    pr_info!(
+        "dtb=initrd: the device tree comes from the initrd at {start:#x} ({size} of {len} bytes), not from the firmware"
+    );
+    DeviceTree {
+        fdt,
+        phys: start,
+        size,
+        in_image: false,
+        source: DtSource::Initrd,
+        entry_fdt: fw.entry_fdt,
     }
 }
 

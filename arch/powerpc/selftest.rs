@@ -35,6 +35,18 @@ fn read_unmapped(ea: u64, what: &str) {
 /// Provoke the fault; never returns normally (the exception path ends the kernel).
 pub fn provoke(fault: SelftestFault) -> ! {
     match fault {
+        SelftestFault::Stack => overflow_kernel_stack(),
+        SelftestFault::InHandler => {
+            super::exceptions::fault_in_handler();
+            pr_emerg!("executing an illegal instruction whose handler faults again");
+            // SAFETY: as for Program below; the handler then faults itself, which ends
+            // the kernel.
+            unsafe { __selftest_illegal() };
+        }
+        SelftestFault::InPanic => {
+            super::entry::fault_in_panic();
+            panic!("selftest.fault=in-panic requested");
+        }
         SelftestFault::Program => {
             let addr = __selftest_illegal as *const () as u64;
             pr_emerg!("executing an illegal instruction at {addr:016x}");
@@ -59,4 +71,37 @@ pub fn provoke(fault: SelftestFault) -> ! {
         }
     }
     super::entry::fatal("selftest: the fault did not trap")
+}
+
+/// Recurse with 1 KiB frames until the kernel stack runs into its guard.
+fn overflow_kernel_stack() {
+    require_translation(Msr::DR);
+    let Some((lo, hi)) = super::stack::kernel_stack() else {
+        super::entry::fatal("selftest: the kernel stack is not mapped (no guard to hit)");
+    };
+    let sp: u64;
+    // SAFETY: reads r1 only.
+    unsafe { core::arch::asm!("mr {0}, 1", out(reg) sp, options(nomem, nostack)) };
+    if !(lo..hi).contains(&sp) {
+        super::entry::fatal("selftest: not running on the kernel stack");
+    }
+    pr_emerg!(
+        "recursing on the kernel stack [{lo:016x}-{:016x}] (r1 {sp:016x}) until it overflows",
+        hi - 1
+    );
+    let depth = recurse(0);
+    pr_emerg!("recursion of depth {depth} returned");
+}
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [0u8; 1024];
+    frame[(depth % 1024) as usize] = depth as u8;
+    core::hint::black_box(&mut frame);
+    // black_box keeps the recursion unbounded as far as the compiler can tell.
+    if core::hint::black_box(depth) < u64::MAX {
+        recurse(depth + 1) + u64::from(frame[3])
+    } else {
+        depth
+    }
 }
