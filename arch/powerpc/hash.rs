@@ -345,8 +345,21 @@ fn bolt_linear_mapping(mmu: &mut HashMmu, mb: &mut Memblock) {
             &mut keep,
         );
         if let Err(e) = res {
+            // H_PARAMETER for a well-formed entry: the hypervisor does not back that
+            // address with RAM, or the group is outside its table: the tree describes a
+            // machine other than this one.
+            let hint = match e {
+                sparsek::mm::hash::BoltError::Insert {
+                    error: sparsek::mm::hash::bolt::InsertError::Hypervisor(HStatus::Parameter),
+                    ..
+                } => {
+                    "; the hypervisor refused the entry: does the device tree describe memory \
+                     or a hash table (ibm,pft-size) the machine does not have?"
+                }
+                _ => "",
+            };
             fatal_fmt(format_args!(
-                "hash-mmu: linear mapping of [mem {base:#018x}-{:#018x}] failed: {e} ({})",
+                "hash-mmu: linear mapping of [mem {base:#018x}-{:#018x}] failed: {e} (htab_bolt_mapping returned {}){hint}",
                 end - 1,
                 e.code()
             ));
@@ -415,7 +428,7 @@ fn bolt_kernel_stack(mmu: &HashMmu) {
     );
     if let Err(e) = res {
         fatal_fmt(format_args!(
-            "hash-mmu: kernel stack mapping at {KSTACK_VIRT:#x} failed: {e} ({})",
+            "hash-mmu: kernel stack mapping at {KSTACK_VIRT:#x} failed: {e} (htab_bolt_mapping returned {})",
             e.code()
         ));
     }
