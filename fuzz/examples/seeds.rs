@@ -8,7 +8,11 @@
 //! that exercises every part of memory discovery and reservations; malformed variants:
 //! truncated, bad magic, bad version, blocks and offsets out of range, unterminated
 //! names, bad tokens, deep nesting, hostile memory properties, ...), `memblock/*` (a few
-//! hundred bytes of operation sequences) and `cmdline/*`. Seeds keep these names; the
+//! hundred bytes of operation sequences), `cmdline/*` and `expect/*` (every file of
+//! `qemu/expect/` under its own name, expectation files and matrix files; one directive
+//! of each kind; malformed variants: unknown directives, bad regexes and formats, huge
+//! numbers, unclosed patterns, holes, blocks and quotes, a long line, NUL bytes, CRLF,
+//! invalid UTF-8, broken matrix lines). Seeds keep these names; the
 //! fuzzer's own finds beside them are named by their SHA-1, and `qemu/fuzz --merge` keeps
 //! only those that add coverage to the seeds.
 
@@ -551,6 +555,234 @@ fn cmdline_seeds() -> Vec<(String, Vec<u8>)> {
     .collect()
 }
 
+fn expect_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu/expect");
+    let mut files: Vec<_> = std::fs::read_dir(&shipped)
+        .expect("qemu/expect")
+        .map(|e| e.expect("qemu/expect entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "expect" || e == "txt"))
+        .collect();
+    files.sort();
+    for p in files {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        out.push((name, std::fs::read(&p).expect("read qemu/expect file")));
+    }
+    let boot_ok = std::fs::read_to_string(shipped.join("boot-ok.expect")).expect("boot-ok");
+    let matrix = std::fs::read_to_string(shipped.join("matrix.txt")).expect("matrix.txt");
+    let mut add = |name: &str, text: &[u8]| out.push((name.to_string(), text.to_vec()));
+
+    // Well-formed: every directive, format and function once.
+    add(
+        "all-directives",
+        br"exit success failure timeout 0 1 124
+appear /^sparsek version /   # a comment after the pattern
+absent /^Kernel panic/
+count /^  node +\d+: / >= 1
+count /bolt/ before /failed -1$/ != 0
+count /x\/y # not a comment/ < dt_ranges + 1
+order
+  /^Kernel command line: /   # comment
+  /^sparse_init: /
+end
+capture /^sparse_init: .* sections=(?P<sections>\d+) /
+check sections * 16M <= dt_end + (-1 * -1) % 7
+check ceil_div(memory, max_page_size) == min(max(smp, numa_nodes), hpt_16m) / 1
+check dt_vmemmap_psize > 0
+each dt_memory
+  appear /^  node +${node}: \[mem ${base:#018x}-${last:#018x}\]$/
+  count /${index:x}|${size:0x}|${end:#x}|${node:08d}|${base / 1M:04x}/ >= 0
+  check size == end - base
+end
+ktap all-ok
+ktap ok hash.hash_translation_on sparse_usemaps
+ktap not-ok sparse.sparse_usemaps
+ktap none
+",
+    );
+    add(
+        "captures",
+        br"capture /^Memory: (?P<avail>\d+)K\/(?P<total>\d+)K available /
+capture /^hash-mmu: H_ENTER (?P<h_enter>\d+), H_REMOVE (?P<h_remove>\d+), /
+capture /^\[    (?P<neg>-\d+)/
+capture /(?P<hex>0x[0-9a-f]+)/
+check avail <= total
+check h_enter - h_remove > 0
+count /^.*$/ > h_enter / 1000
+",
+    );
+
+    // Malformed files.
+    add(
+        "unknown-directive",
+        b"exit success\nexist success\nappear /x/\n",
+    );
+    add("unknown-ktap", b"ktap all-ok x\nktap ok\nktap maybe y\n");
+    add("bad-exit", b"exit\nexit 2\nexit succes\n");
+    add(
+        "bad-regex",
+        br"appear /(unclosed/
+absent /[z-a]/
+capture /(?P<1x>\d)/
+count /a{99999999}/ == 1
+appear /\p{NoSuchClass}/
+",
+    );
+    add(
+        "bad-holes",
+        br"appear /${memory/
+appear /${}/
+appear /${memory:y}/
+appear /${memory:#0d}/
+appear /${memory:00x}/
+appear /${nosuch}/
+appear /${memory:}/
+appear /${ceil_div(1)}/
+capture /(?P<a>\d)${memory}/
+",
+    );
+    add(
+        "bad-expressions",
+        br"check 1 ==
+check == 1
+check 1 = 1
+check (1 == 1
+check 1 == 1)
+check foo(1, 2) == 1
+check min(1) == 1
+check 1 $ 2 == 3
+check 1 == 2 == 3
+check x == 1
+check 12Q == 1
+check 0x == 0
+check --1 == -(-(1))
+",
+    );
+    add(
+        "huge-numbers",
+        br"check 170141183460469231731687303715884105727 + 1 == 0
+check -170141183460469231731687303715884105727 - 2 == 0
+check 99999999999999999999999999999999999999999 == 1
+check 0xffffffffffffffffffffffffffffffffff == 1
+check 1T * 1T * 1T * 1T == 0
+check 1 / 0 == 0
+check 1 % 0 == 0
+check ceil_div(1, 0) == 0
+check -170141183460469231731687303715884105727 - 1 == ceil_div(-170141183460469231731687303715884105727 - 1, -1)
+count /x/ >= 18446744073709551616
+",
+    );
+    add(
+        "unclosed",
+        br"appear /abc
+appear /abc\
+appear /${memory
+order
+  /a/
+",
+    );
+    add("each-unclosed", b"each dt_memory\n  appear /a/\n");
+    add(
+        "each-bad",
+        b"each dt_memory\nend\neach dt_other\nend\neach dt_memory\n  each dt_memory\n  end\nend\n",
+    );
+    add(
+        "each-capture",
+        br"each dt_memory
+  capture /(?P<x>\d+)/
+  exit success
+end
+end
+",
+    );
+    add("order-short", b"order\n  /a/\nend\norder /a/\nend\n");
+    add(
+        "capture-twice",
+        br"capture /(?P<memory>\d+)/
+capture /(?P<x>\d+)/
+capture /(?P<x>\d+)/
+capture /(?P<node>\d+)/
+capture /(\d+)/
+",
+    );
+    add(
+        "comments",
+        b"# only\n   # indented\n\n\t\nexit success # after\n#exit failure\nappear /#/ # x\ncheck 1 == 1#2\n",
+    );
+    add(
+        "nul-bytes",
+        b"exit success\0\nappear /a\0b/\n\0ktap none\ncheck 1 ==\x001\n",
+    );
+    add("crlf", boot_ok.replace('\n', "\r\n").as_bytes());
+    add("cr-only", boot_ok.replace('\n', "\r").as_bytes());
+    add(
+        "invalid-utf8",
+        b"exit success\nappear /\xff\xfe\xc3/\ncheck \xe2\x82 == 1\nappear /\xc3\xa9t\xc3\xa9/\n",
+    );
+    add(
+        "unicode",
+        "appear /caf\u{e9} \u{1F600}/\ncheck \u{2212}1 == 1\nappear /${memory\u{2003}}/\n"
+            .as_bytes(),
+    );
+    {
+        // A long pattern on one line, and a long expression.
+        let mut long = b"appear /^".to_vec();
+        for i in 0..512 {
+            long.extend_from_slice(format!("(a{i}|b)").as_bytes());
+        }
+        long.extend_from_slice(b"$/\ncheck ");
+        for _ in 0..512 {
+            long.extend_from_slice(b"1 + ");
+        }
+        long.extend_from_slice(b"1 == 513\n");
+        add("long-line", &long);
+    }
+
+    // The two crashes found on the way in (now errors): a format width Rust's formatting
+    // refuses, expressions nested deeper than the stack.
+    add("format-width-huge", b"appear /^${memory:#070000x}$/\n");
+    add(
+        "deep-nesting",
+        format!(
+            "check {}1{} == 1\ncheck {}1 == 1\n",
+            "(".repeat(300),
+            ")".repeat(300),
+            "-".repeat(300)
+        )
+        .as_bytes(),
+    );
+    // Patterns too costly to compile in the ASan build: only the other parsers see them.
+    add("regex-costly", b"appear /\\w{1000}/\nappear /\\pL{300}/\n");
+
+    // Matrix files: the shipped one with CRLF, and broken lines.
+    add("matrix-crlf", matrix.replace('\n', "\r\n").as_bytes());
+    // The fuzz target's stand-in directory has a malformed `broken.expect`.
+    add(
+        "matrix-broken-file",
+        b"x | --vof --append 'a b' | boot-ok v4.19.expect\ny | --vof | broken\n",
+    );
+    add(
+        "matrix-bad",
+        br#"# NAME | options | files
+a | --vof -m 2G | boot-ok
+a | --vof | boot-ok
+b c | --vof | boot-ok
+d | --append "debug | boot-ok
+e | --append 'x | boot-ok
+f | --vof \
+g | --kernel k | boot-ok
+h | -h | boot-ok
+i | --vof |
+j | --vof | no-such-file
+k | --append "a | b" | boot-ok v4.19
+l | --vof -m 99999999T | boot-ok
+m | --no-such-option | boot-ok
+n --vof boot-ok
+"#,
+    );
+    out
+}
+
 fn main() {
     let dir = std::env::args_os()
         .nth(1)
@@ -560,6 +792,7 @@ fn main() {
         ("fdt", fdt_seeds()),
         ("memblock", memblock_seeds()),
         ("cmdline", cmdline_seeds()),
+        ("expect", expect_seeds()),
     ] {
         let d = dir.join(target);
         std::fs::create_dir_all(&d).expect("create seed directory");

@@ -14,10 +14,22 @@
 //! - [`memblock`]: random memblock operations checked against a model
 //!   ([`sparsek::mm::memblock::fuzzing::run`], which panics on a disagreement).
 //! - [`cmdline`]: the command-line splitter and the boot parameters on any text.
+//! - [`expect`]: the QEMU harness's `.expect` parser on any text, every file it accepts
+//!   evaluated against a real boot log (or one made of the input) and QEMU's tree of the
+//!   machine; the same text with CRLF line ends behind a blank line must parse and judge
+//!   alike, one line later; errors name a line of the text. The matrix-file parser and
+//!   the KTAP parser see the text too. Texts whose regexes would take seconds to compile
+//!   in the instrumented build are only given to those two.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use qemu_harness::expect::{Boot, Expectations, ParseError, Vars, Verdict};
+use qemu_harness::machine::{Machine, MemoryRange, memory_ranges};
+use qemu_harness::matrix::Matrix;
+use qemu_harness::{boot as console, exit, ktap};
 use sparsek::bootparam::{self, BootParams};
 use sparsek::cmdline;
 use sparsek::fdt::{Fdt, FdtError, Node};
@@ -470,4 +482,320 @@ pub fn cmdline(data: &[u8]) {
     black_box(params.unknown().count());
     black_box(BootParams::wants_poweroff_at_entry(line));
     black_box(params);
+}
+
+/// The name [`expect`] parses under (errors and verdicts must carry it).
+const EXPECT_FILE: &str = "fuzz.expect";
+
+/// Real consoles (the harness's KTAP fixtures) with the exit status of their boot.
+const LOGS: &[(&str, i32)] = &[
+    (
+        include_str!("../../qemu/harness/tests/fixtures/ktap/slof-2g-v4.19.log"),
+        exit::SUCCESS,
+    ),
+    (
+        include_str!("../../qemu/harness/tests/fixtures/ktap/slof-2g-mmotm-2018-07-10.log"),
+        exit::KERNEL_FAILURE,
+    ),
+    (
+        include_str!("../../qemu/harness/tests/fixtures/ktap/vof-2g-64k-mmotm-2018-07-10.log"),
+        exit::KERNEL_FAILURE,
+    ),
+];
+
+/// QEMU's trees for the machines of [`expect`]'s boots.
+const DTB_2G: &[u8] = include_bytes!("../../tests/fixtures/dtb/pseries-2g.dtb");
+const DTB_NUMA4: &[u8] = include_bytes!("../../tests/fixtures/dtb/pseries-numa4.dtb");
+
+/// The expectation-file parser on any text; what it accepts is evaluated against a boot.
+/// Panics if an error names no line of the text or another file, if a verdict names no
+/// line of the text, if a file that does not need QEMU's tree is judged differently with
+/// and without it, or if the text with CRLF line ends behind an extra blank line parses
+/// or judges otherwise than one line later (directive, line and result of each verdict).
+pub fn expect(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let lines = text.lines().count();
+    if regex_cost(&text) > REGEX_BUDGET {
+        other_parsers(&text);
+        return;
+    }
+    // The same file as another editor might save it: CRLF, and a blank line in front.
+    let shifted = format!("\n{}", text.replace('\n', "\r\n"));
+
+    let parsed = Expectations::parse(EXPECT_FILE, &text);
+    let again = Expectations::parse(EXPECT_FILE, &shifted);
+    let (e, e2) = match (parsed, again) {
+        (Err(err), again) => {
+            check_parse_error(&err, lines);
+            let moved = ParseError {
+                line: err.line + 1,
+                ..err.clone()
+            };
+            assert_eq!(
+                again.err(),
+                Some(moved),
+                "CRLF and a blank line change {err}"
+            );
+            other_parsers(&text);
+            return;
+        }
+        (Ok(e), Ok(e2)) => (e, e2),
+        (Ok(_), Err(err)) => panic!("accepted, but not with CRLF and a blank line: {err}"),
+    };
+    assert_eq!(e.file, EXPECT_FILE);
+    assert_eq!(
+        e.len(),
+        e2.len(),
+        "CRLF and a blank line change the directives"
+    );
+    assert_eq!(e.states_exit(), e2.states_exit());
+    assert_eq!(e.needs_device_tree(), e2.needs_device_tree());
+
+    // One of four boots, by the input's length (a mutation soon moves it to another).
+    let pick = data.len() % (LOGS.len() + 1);
+    let (log, status, machine, dtb) = match LOGS.get(pick) {
+        Some(&(log, status)) => {
+            let machine = Machine {
+                hpt_16m: pick != 2,
+                ..Machine::default()
+            };
+            (log, status, machine, DTB_2G)
+        }
+        // A boot made of the input itself: its kernel lines and its KTAP document.
+        None => {
+            let machine = Machine {
+                memory: 4 << 30,
+                numa: vec![512 << 20, 1 << 30, 1536 << 20, 1 << 30],
+                smp: 4,
+                ..Machine::default()
+            };
+            let status = [exit::SUCCESS, exit::KERNEL_FAILURE, exit::TIMEOUT][lines % 3];
+            (&*text, status, machine, DTB_NUMA4)
+        }
+    };
+    let ranges: Vec<MemoryRange> = memory_ranges(dtb).expect("the fixture tree's memory");
+    let mut messages: Vec<&str> = log
+        .lines()
+        .filter(|l| console::is_kernel_line(l))
+        .map(console::strip_timestamp)
+        .collect();
+    if pick < LOGS.len() {
+        // The input's own lines too, so that its patterns and captures find something.
+        messages.extend(text.lines().take(64));
+    }
+    let boot = Boot {
+        exit: status,
+        messages,
+        ktap: ktap::parse(log),
+    };
+
+    let with_dt = Vars::for_machine(&machine, Some(ranges));
+    let mut without_dt = Vars::for_machine(&machine, None);
+    let judged = e.evaluate(&boot, &mut with_dt.clone());
+    check_verdicts(&judged, lines);
+    assert!(
+        judged.len() >= e.len(),
+        "{} verdicts for {} directives",
+        judged.len(),
+        e.len()
+    );
+    // The same verdicts one line later (details may name lines: an `order` block's).
+    let judged2 = e2.evaluate(&boot, &mut with_dt.clone());
+    let key = |v: &Verdict, shift: usize| (v.line + shift, v.directive.clone(), v.ok);
+    assert_eq!(
+        judged2.iter().map(|v| key(v, 0)).collect::<Vec<_>>(),
+        judged.iter().map(|v| key(v, 1)).collect::<Vec<_>>(),
+        "CRLF and a blank line change the verdicts"
+    );
+    let blind = e.evaluate(&boot, &mut without_dt);
+    check_verdicts(&blind, lines);
+    // Without the tree an `each` block gives one (failed) verdict.
+    assert_eq!(blind.len(), e.len(), "verdicts without QEMU's tree");
+    if !e.needs_device_tree() {
+        assert_eq!(
+            blind, judged,
+            "a file that needs no device tree is judged differently with it"
+        );
+    }
+    for v in &judged {
+        black_box(v.to_string());
+    }
+    other_parsers(&text);
+}
+
+/// What [`regex_cost`] lets through: about 5 s in the ASan build, half of `qemu/fuzz`'s
+/// 10 s per input. Slowness in the regex crate is not what this target looks for.
+const REGEX_BUDGET: u64 = 5000;
+
+/// Roughly the milliseconds the patterns of `text` take to compile in the ASan build.
+/// Compiling a regex takes time in proportion to the automaton it builds: about 1 ms for
+/// a pattern, and for every copy of a Unicode class (`\w`, `[^a]`) that a repetition makes
+/// about 4 ms more (`\pL` 10 ms; without instrumentation 0.1 and 0.25 ms), so `\w{1000}`
+/// takes seconds, up to the regex crate's 10 MiB limit. Each pattern is compiled twice in
+/// a run (the text and its CRLF twin), one with `${...}` holes up to eleven times. Per
+/// line with a `/` that is not a comment: its classes (`\w \W \d \D \s \S`, `[`; `\p \P`
+/// count 2.5) times the product of its repetition counts (`{N`, not `${`).
+fn regex_cost(text: &str) -> u64 {
+    let mut total = 0u64;
+    for line in text.lines() {
+        if !line.contains('/') || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let b = line.as_bytes();
+        // In tenths of a ms: 40 per class, 100 per `\p`.
+        let mut classes = 0u64;
+        let mut product = 1u64;
+        for (i, &c) in b.iter().enumerate() {
+            match c {
+                b'\\' => match b.get(i + 1) {
+                    Some(b'w' | b'W' | b'd' | b'D' | b's' | b'S') => classes += 40,
+                    Some(b'p' | b'P') => classes += 100,
+                    _ => {}
+                },
+                b'[' => classes += 40,
+                b'{' if i == 0 || b[i - 1] != b'$' => {
+                    let n = b[i + 1..]
+                        .iter()
+                        .take_while(|d| d.is_ascii_digit())
+                        .fold(0u64, |n, &d| {
+                            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                        });
+                    product = product.saturating_mul(n.max(1));
+                }
+                _ => {}
+            }
+        }
+        let compiles = if line.contains("${") { 11 } else { 2 };
+        let once = (classes.saturating_mul(product) / 10)
+            .saturating_add(product / 16)
+            .saturating_add(1);
+        total = total.saturating_add(once.saturating_mul(compiles));
+    }
+    total
+}
+
+/// A parse error names the file and a line of `lines` lines.
+fn check_parse_error(err: &ParseError, lines: usize) {
+    assert_eq!(err.file, EXPECT_FILE, "error names another file: {err}");
+    assert!(
+        (1..=lines).contains(&err.line),
+        "error on line {} of {lines}: {err}",
+        err.line
+    );
+    assert!(!err.message.is_empty(), "error without a message: {err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{EXPECT_FILE}:{}: ", err.line))
+    );
+}
+
+/// Verdicts name the file and a line of `lines` lines.
+fn check_verdicts(verdicts: &[Verdict], lines: usize) {
+    for v in verdicts {
+        assert_eq!(v.file, EXPECT_FILE, "verdict names another file: {v}");
+        assert!(
+            (1..=lines).contains(&v.line),
+            "verdict on line {} of {lines}: {v}",
+            v.line
+        );
+        assert!(
+            !v.directive.is_empty(),
+            "verdict without its directive: {v}"
+        );
+    }
+}
+
+/// The matrix-file parser and the KTAP parser on the same text.
+fn other_parsers(text: &str) {
+    let lines = text.lines().count();
+    // Expectation files resolve in a directory of stand-ins, and only there: names with
+    // a slash (in the last column of a line that is not a comment) could reach any file
+    // of the host, so such texts are not given to it.
+    let names_have_slash = text.lines().any(|l| {
+        !l.trim_start().starts_with('#') && l.rsplit_once('|').is_some_and(|(_, e)| e.contains('/'))
+    });
+    if !names_have_slash && let Some(dir) = matrix_dir() {
+        match Matrix::parse("fuzz-matrix.txt", text, dir) {
+            Ok(m) => {
+                assert!(!m.configs.is_empty());
+                for (i, c) in m.configs.iter().enumerate() {
+                    assert!(
+                        (1..=lines).contains(&c.line),
+                        "configuration on line {}",
+                        c.line
+                    );
+                    assert!(!c.name.is_empty());
+                    assert!(
+                        m.configs[..i].iter().all(|o| o.name != c.name),
+                        "{} twice",
+                        c.name
+                    );
+                    assert_eq!(c.expect_names.len(), c.expect.len());
+                }
+            }
+            // Errors in the matrix name its line (0: no configurations at all); those of
+            // an expectation file it names are that file's.
+            Err(err) if err.file == "fuzz-matrix.txt" => {
+                assert!(
+                    err.line <= lines,
+                    "matrix error on line {} of {lines}: {err}",
+                    err.line
+                );
+            }
+            Err(err) => {
+                black_box(err);
+            }
+        }
+    }
+    match ktap::parse(text) {
+        Ok(doc) => {
+            black_box((
+                doc.all_ok(),
+                doc.failures(),
+                doc.leaves().len(),
+                doc.cases(),
+            ));
+        }
+        Err(err) => {
+            // One past the end when the document is cut short.
+            assert!(
+                err.line <= lines + 1,
+                "KTAP error on line {} of {lines}",
+                err.line
+            );
+            black_box(err.to_string());
+        }
+    }
+}
+
+/// A directory with a stand-in for every shipped expectation file (`qemu/expect/NAME.expect`
+/// as `NAME.expect` holding `exit success`: the real ones take a millisecond each to
+/// parse, and `matrix.txt` names 90) and a malformed `broken.expect`, made once per
+/// process in `target/fuzz-expect-dir`; `None` if it cannot be made.
+fn matrix_dir() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = root.join("target/fuzz-expect-dir");
+        std::fs::create_dir_all(&dir).ok()?;
+        let mut files = vec![("broken.expect".to_string(), "exit 7\n")];
+        for entry in std::fs::read_dir(root.join("qemu/expect")).ok()? {
+            let name = entry.ok()?.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".expect") {
+                files.push((name, "exit success\n"));
+            }
+        }
+        for (name, text) in files {
+            let path = dir.join(&name);
+            if std::fs::read_to_string(&path).is_ok_and(|t| t == text) {
+                continue;
+            }
+            // Write and rename, so that a fuzzer running beside never reads half a file.
+            let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+            std::fs::write(&tmp, text).ok()?;
+            std::fs::rename(&tmp, &path).ok()?;
+        }
+        Some(dir)
+    })
+    .as_deref()
 }

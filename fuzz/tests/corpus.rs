@@ -10,6 +10,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("fdt", sparsek_fuzz::fdt),
     ("memblock", sparsek_fuzz::memblock),
     ("cmdline", sparsek_fuzz::cmdline),
+    ("expect", sparsek_fuzz::expect),
 ];
 
 fn dir(kind: &str) -> PathBuf {
@@ -65,6 +66,11 @@ fn memblock_corpus() {
 #[test]
 fn cmdline_corpus() {
     replay("cmdline", sparsek_fuzz::cmdline);
+}
+
+#[test]
+fn expect_corpus() {
+    replay("expect", sparsek_fuzz::expect);
 }
 
 /// Every corpus directory belongs to a target, so none is silently left out.

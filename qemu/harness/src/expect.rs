@@ -184,6 +184,17 @@ enum Expr {
 
 const FUNCTIONS: &[(&str, usize)] = &[("ceil_div", 2), ("min", 2), ("max", 2)];
 
+/// Tokens one expression may have. Parsing, evaluating and printing an expression
+/// recurse once per nesting level (and per operator of a chain), so a bound on its length
+/// keeps a hostile line (`((((...` or `1 + 1 + ...` thousands deep) from overflowing the
+/// stack; real expressions have a few dozen tokens at most.
+pub const MAX_EXPRESSION_TOKENS: usize = 256;
+
+/// The widest `${EXPR:0Nx}` / `${EXPR:0Nd}` format: an `i128` has at most 40 characters
+/// (39 digits and a sign; 34 in hex with `0x`), and Rust's formatting panics on widths
+/// above 65535.
+pub const MAX_FORMAT_WIDTH: usize = 64;
+
 // ---------------------------------------------------------------------------------------
 // Parsing
 
@@ -525,12 +536,7 @@ impl FileParser<'_> {
                         chars.next();
                     }
                     let (expr, fmt) = match inner.rsplit_once(':') {
-                        Some((e, f)) => (
-                            e,
-                            parse_format(f).ok_or_else(|| {
-                                self.err(n, format!("unknown format '{f}' (x, #x, 0Nx, #0Nx, 0Nd)"))
-                            })?,
-                        ),
+                        Some((e, f)) => (e, parse_format(f).map_err(|m| self.err(n, m))?),
                         None => (
                             inner,
                             Format {
@@ -607,6 +613,15 @@ impl FileParser<'_> {
         if toks.is_empty() {
             return Err(self.err(n, "missing expression"));
         }
+        if toks.len() > MAX_EXPRESSION_TOKENS {
+            return Err(self.err(
+                n,
+                format!(
+                    "expression too long: {} tokens (at most {MAX_EXPRESSION_TOKENS})",
+                    toks.len()
+                ),
+            ));
+        }
         let mut p = ExprParser { toks, pos: 0 };
         let e = p.sum().map_err(|m| self.err(n, m))?;
         if p.pos != toks.len() {
@@ -676,10 +691,12 @@ fn split_word(s: &str) -> (&str, &str) {
     }
 }
 
-fn parse_format(f: &str) -> Option<Format> {
-    let (prefix, f) = match f.strip_prefix('#') {
+/// A hole's format (after the `:`); the error says what is wrong with it.
+fn parse_format(whole: &str) -> Result<Format, String> {
+    let unknown = || format!("unknown format '{whole}' (x, #x, 0Nx, #0Nx, 0Nd)");
+    let (prefix, f) = match whole.strip_prefix('#') {
         Some(r) => (true, r),
-        None => (false, f),
+        None => (false, whole),
     };
     let (hex, digits) = if let Some(d) = f.strip_suffix('x') {
         (true, d)
@@ -688,14 +705,27 @@ fn parse_format(f: &str) -> Option<Format> {
     {
         (false, d)
     } else {
-        return None;
+        return Err(unknown());
     };
     let width = match digits {
         "" => 0,
-        d if d.starts_with('0') && d.len() > 1 => d[1..].parse().ok()?,
-        _ => return None,
+        d if d.starts_with('0') && d.len() > 1 => {
+            let w = &d[1..];
+            if !w.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(unknown());
+            }
+            match w.parse::<usize>() {
+                Ok(w) if w <= MAX_FORMAT_WIDTH => w,
+                _ => {
+                    return Err(format!(
+                        "format '{whole}': width {w} is more than {MAX_FORMAT_WIDTH}"
+                    ));
+                }
+            }
+        }
+        _ => return Err(unknown()),
     };
-    Some(Format { hex, prefix, width })
+    Ok(Format { hex, prefix, width })
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -293,7 +293,10 @@ pub fn memory_ranges(blob: &[u8]) -> Result<Vec<MemoryRange>, String> {
         for r in cells(reg.value).chunks_exact(4) {
             let base = (u64::from(r[0]) << 32) | u64::from(r[1]);
             let size = (u64::from(r[2]) << 32) | u64::from(r[3]);
-            out.push((base, base + size, node));
+            let end = base
+                .checked_add(size)
+                .ok_or_else(|| format!("memory at {base:#x} + {size:#x} wraps around 2^64"))?;
+            out.push((base, end, node));
         }
     }
     out.sort();
@@ -453,5 +456,35 @@ mod tests {
         let rom = boot_rom_bytes();
         assert_eq!(rom.len(), 0x104);
         assert_eq!(&rom[0x100..], &[0x48, 0x40, 0x00, 0x02]);
+    }
+}
+
+#[cfg(test)]
+mod memory_range_tests {
+    use super::memory_ranges;
+    use sparsek::fdt::Writer;
+
+    fn tree(reg: &[u32]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.begin("")
+            .prop_u32s("#address-cells", &[2])
+            .prop_u32s("#size-cells", &[2])
+            .begin("memory@0")
+            .prop_str("device_type", "memory")
+            .prop_u32s("reg", reg)
+            .end()
+            .end();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn ranges_and_a_range_that_wraps() {
+        let two_halves = [0, 0, 0, 0x4000_0000, 0, 0x4000_0000, 0, 0x4000_0000];
+        assert_eq!(
+            memory_ranges(&tree(&two_halves)),
+            Ok(vec![(0, 0x8000_0000, 0)])
+        );
+        let e = memory_ranges(&tree(&[0xffff_ffff, 0xffff_0000, 0, 0x2_0000])).unwrap_err();
+        assert!(e.contains("wraps around 2^64"), "{e}");
     }
 }

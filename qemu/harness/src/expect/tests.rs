@@ -614,6 +614,45 @@ fn format_errors() {
     }
 }
 
+/// Found while adding the fuzz target `expect` (and reproduced with it): a width above
+/// 65535 parsed, and evaluating the hole then panicked in Rust's formatting ("Formatting
+/// argument out of range"); smaller ones made strings of any length. Now a width is at
+/// most `MAX_FORMAT_WIDTH`.
+#[test]
+fn format_width_is_bounded() {
+    for f in ["070000x", "#065536x", "099999999999999999999999d", "065d"] {
+        let w = &f[f.find('0').unwrap() + 1..f.len() - 1];
+        assert_parse_err(
+            &format!("appear /${{memory:{f}}}/"),
+            1,
+            &format!("format '{f}': width {w} is more than {MAX_FORMAT_WIDTH}"),
+        );
+    }
+    // In an `each` block and in a `count` too, on the line of the hole.
+    assert_parse_err(
+        "each dt_memory\n  count /${base:#070000x}/ == 1\nend",
+        2,
+        "width 70000 is more than 64",
+    );
+    // The widest allowed works.
+    let boot = boot_of(&[]);
+    let v = verdict("absent /^x${memory:#064x}$/", &boot);
+    assert_met(&v);
+    let v = verdict(
+        "appear /^${memory:064d}$/",
+        &boot_of(&[&format!("{:064}", 2 * G)]),
+    );
+    assert_met(&v);
+    // Not a width at all: still an unknown format.
+    for f in ["0+5d", "0 5x"] {
+        assert_parse_err(
+            &format!("appear /${{memory:{f}}}/"),
+            1,
+            &format!("unknown format '{f}'"),
+        );
+    }
+}
+
 #[test]
 fn order_errors() {
     assert_parse_err(
@@ -1323,6 +1362,42 @@ fn division_by_zero_fails_the_check() {
     // In a hole too.
     let v = verdict("appear /${memory / numa_nodes}/", &boot_of(&["1"]));
     assert_failed(&v, "division by zero");
+}
+
+/// Found while adding the fuzz target: parsing (and evaluating, printing and dropping)
+/// an expression recursed once per nesting level or chained operator, so a line of a
+/// few thousand `(` or `-` or `1 +` overflowed the stack (a crash, not an error). Now an
+/// expression has at most `MAX_EXPRESSION_TOKENS` tokens.
+#[test]
+fn deep_expressions_are_errors() {
+    let deep = 100_000;
+    let too_long = |n: usize| format!("expression too long: {n} tokens (at most 256)");
+    let parens = format!("{}1{}", "(".repeat(deep), ")".repeat(deep));
+    assert_parse_err(&format!("check {parens} == 1"), 1, &too_long(2 * deep + 1));
+    let negs = format!("{}1", "-".repeat(deep));
+    assert_parse_err(
+        &format!("exit 0\ncheck 1 == {negs}"),
+        2,
+        &too_long(deep + 1),
+    );
+    let chain = format!("1{}", " + 1".repeat(deep));
+    assert_parse_err(&format!("count /x/ >= {chain}"), 1, &too_long(2 * deep + 1));
+    assert_parse_err(
+        &format!("appear /${{{chain}}}/"),
+        1,
+        &too_long(2 * deep + 1),
+    );
+    assert_parse_err(
+        &format!("check min({parens}, 1) == 1"),
+        1,
+        &too_long(2 * deep + 6),
+    );
+    // 256 tokens are fine, nested as deep as they allow.
+    let nested = format!("{}1{}", "(".repeat(127), ")".repeat(127));
+    assert_eq!(value(&nested), Ok(1));
+    let chain = format!("1{}", " + 1".repeat(127));
+    assert_eq!(value(&chain), Ok(128));
+    assert_parse_err(&format!("check {chain} + 1 == 0"), 1, &too_long(257));
 }
 
 #[test]
