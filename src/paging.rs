@@ -7,7 +7,10 @@
 //!   blocks come from it and must not land on anything in use;
 //! - translation is on: struct pages are written through the vmemmap;
 //! - sections are initialised right after their memory map is populated (in the
-//!   default ordering), because `vmemmap_populated()` asks `pfn_valid()`.
+//!   default ordering), because `vmemmap_populated()` asks `pfn_valid()`;
+//! - at least one present section has a memory map before struct pages are touched
+//!   (sparse_init may drop sections after allocation or mapping failures, as Linux
+//!   does; if it dropped them all, boot stops right after the `sparse_init:` line).
 
 use alloc::vec::Vec;
 
@@ -76,6 +79,11 @@ pub fn paging_init(mb: &mut Memblock, order: Order) -> (Vec<Check>, Footprint) {
         ..Footprint::default()
     };
     pr_info!("{report}");
+    // Sections present and not one with a memory map (every node's usemap or memory map
+    // failed): Linux would crash at the first struct page it touched; stop here instead.
+    if let Some(none) = report.no_memory_map() {
+        arch::fatal_fmt(format_args!("{none}"));
+    }
     phase::end(Phase::SparseInit);
 
     let mb = &*mb;

@@ -216,6 +216,9 @@ pub fn power_off() -> ! {
 
 static PANICKING: AtomicBool = AtomicBool::new(false);
 
+/// The longest panic reason kept (longer ones are cut): what QEMU's `ibm,os-term` prints.
+const PANIC_MSG_MAX: usize = 511;
+
 /// Failure: `Kernel panic - not syncing: <reason>`, its end marker, then RTAS
 /// `ibm,os-term` (QEMU run with `-action panic=exit-failure` exits 1).
 pub fn fatal(reason: &str) -> ! {
@@ -227,7 +230,8 @@ pub fn fatal_fmt(reason: core::fmt::Arguments) -> ! {
         // A failure while already failing (the first one is in the log above).
         nested_fault(0, 0);
     }
-    let mut msg = StackString::<256>::new();
+    // QEMU's ibm,os-term prints at most 511 bytes of the message.
+    let mut msg = StackString::<PANIC_MSG_MAX>::new();
     // A message longer than the buffer is cut, which is fine for the final words.
     let _ = core::fmt::write(&mut msg, reason);
     pr_emerg!("Kernel panic - not syncing: {}", msg.as_str());
@@ -238,7 +242,7 @@ pub fn fatal_fmt(reason: core::fmt::Arguments) -> ! {
         unsafe { __selftest_illegal() };
     }
     pr_emerg!("---[ end Kernel panic - not syncing: {} ]---", msg.as_str());
-    let mut term = [0u8; 257];
+    let mut term = [0u8; PANIC_MSG_MAX + 1];
     term[..msg.as_bytes().len()].copy_from_slice(msg.as_bytes());
     let e = rtas::os_term(&term);
     pr_emerg!("ibm,os-term failed: {e}; halting");

@@ -88,6 +88,32 @@ pub struct UsemapAlloc {
     pub nid: i32,
 }
 
+/// Why sparse_init gave up on a present section (Linux survives each: the section's
+/// memory is simply not available).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropCause {
+    /// Its node run's usemap could not be allocated.
+    Usemap,
+    /// `vmemmap.failures[i]`: a vmemmap page of its memory map, or (v4.19) of an
+    /// earlier section of its node run, could not be backed.
+    MemMap(usize),
+}
+
+/// A present section sparse_init left without a memory map, and why. What Linux leaves
+/// in it follows from the ordering: cleared (`section_mem_map = 0`, no usemap), except
+/// v4.18 after a usemap failure, which only skips the section (still present, with its
+/// early node, no memory map).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dropped {
+    pub section: u64,
+    /// Its node run's node.
+    pub nid: i32,
+    pub cause: DropCause,
+    /// Its memory map was populated all the same before it was dropped (mmotm populates
+    /// every section, usemap or not).
+    pub populated: bool,
+}
+
 /// The sparse memory model: section table, vmemmap, usemaps, and what sparse_init did.
 #[derive(Debug)]
 pub struct Sparse {
@@ -102,6 +128,8 @@ pub struct Sparse {
     /// The orderings' temporary arrays `(pa, size, name)`, in allocation order; freed
     /// again before sparse_init returns.
     pub temporaries: Vec<(u64, u64, &'static str)>,
+    /// The present sections sparse_init dropped after a failure, in the order it did.
+    pub dropped: Vec<Dropped>,
 }
 
 /// An ordering's temporary pointer array could not be allocated: Linux panics with
@@ -135,6 +163,35 @@ pub struct Report {
     pub time_us: u64,
 }
 
+impl Report {
+    /// Boot cannot go on from this sparse_init: sections are present but not one has a
+    /// memory map (Linux would crash at the first struct page it touches).
+    pub fn no_memory_map(&self) -> Option<NoMemoryMap> {
+        (self.sections > 0 && self.unbacked_sections >= self.sections).then_some(NoMemoryMap {
+            sections: self.sections,
+            unbacked: self.unbacked_sections,
+        })
+    }
+}
+
+/// [`Report::no_memory_map`]: the kernel's last words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoMemoryMap {
+    pub sections: u64,
+    pub unbacked: u64,
+}
+
+impl fmt::Display for NoMemoryMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sparse_init: no memory section has a memory map ({} of {} dropped after allocation \
+             or mapping failures)",
+            self.unbacked, self.sections
+        )
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -166,6 +223,7 @@ impl Sparse {
             present: Vec::new(),
             runs: Vec::new(),
             temporaries: Vec::new(),
+            dropped: Vec::new(),
         }
     }
 
@@ -273,13 +331,14 @@ impl Sparse {
         )
     }
 
-    /// `sparse_mem_map_populate()`: the section's memory map through the vmemmap.
+    /// `sparse_mem_map_populate()`: the section's memory map through the vmemmap, or
+    /// the index of the failure in `vmemmap.failures`.
     fn populate<M: Machine + ?Sized>(
         &mut self,
         ctx: &mut Ctx<'_, M>,
         pnum: u64,
         nid: i32,
-    ) -> Option<u64> {
+    ) -> Result<u64, usize> {
         let map = pfn_to_page(section_nr_to_pfn(pnum));
         vmemmap_populate(
             ctx,
@@ -289,8 +348,18 @@ impl Sparse {
             map + SECTION_MEMMAP_SIZE,
             nid,
         )
-        .ok()
         .map(|()| map)
+        .map_err(|_| self.vmemmap.failures.len() - 1)
+    }
+
+    /// Record that `section` was dropped.
+    fn drop_section(&mut self, section: u64, nid: i32, cause: DropCause, populated: bool) {
+        self.dropped.push(Dropped {
+            section,
+            nid,
+            cause,
+            populated,
+        });
     }
 
     /// `sparse_init_one_section()`: the encoded map and HAS_MEM_MAP (the early node
@@ -326,19 +395,24 @@ impl Sparse {
                 ));
                 for &p in &run.sections {
                     self.clear_section(ctx, p);
+                    self.drop_section(p, run.nid, DropCause::Usemap, false);
                 }
                 continue;
             };
             for (i, &pnum) in run.sections.iter().enumerate() {
-                let Some(map) = self.populate(ctx, pnum, run.nid) else {
-                    ctx.err(format_args!(
-                        "sparse_init_nid: node[{}] memory map backing failed. Some memory will not be available.",
-                        run.nid
-                    ));
-                    for &p in &run.sections[i..] {
-                        self.clear_section(ctx, p);
+                let map = match self.populate(ctx, pnum, run.nid) {
+                    Ok(map) => map,
+                    Err(failure) => {
+                        ctx.err(format_args!(
+                            "sparse_init_nid: node[{}] memory map backing failed. Some memory will not be available.",
+                            run.nid
+                        ));
+                        for &p in &run.sections[i..] {
+                            self.clear_section(ctx, p);
+                            self.drop_section(p, run.nid, DropCause::MemMap(failure), false);
+                        }
+                        break;
                     }
-                    break;
                 };
                 self.init_one_section(ctx, pnum, map, usemaps[i]);
             }
@@ -379,15 +453,20 @@ impl Sparse {
         let nids = super::memmap::section_nids(self);
         for (i, &pnum) in present.iter().enumerate() {
             let Some(usemap) = usemaps[i] else {
+                self.drop_section(pnum, nids[i], DropCause::Usemap, false);
                 continue;
             };
-            let Some(map) = self.populate(ctx, pnum, nids[i]) else {
-                // sparse_early_mem_map_alloc() clears the section itself.
-                ctx.err(format_args!(
-                    "sparse_early_mem_map_alloc: sparsemem memory map backing failed some memory will not be available"
-                ));
-                self.clear_section(ctx, pnum);
-                continue;
+            let map = match self.populate(ctx, pnum, nids[i]) {
+                Ok(map) => map,
+                Err(failure) => {
+                    // sparse_early_mem_map_alloc() clears the section itself.
+                    ctx.err(format_args!(
+                        "sparse_early_mem_map_alloc: sparsemem memory map backing failed some memory will not be available"
+                    ));
+                    self.clear_section(ctx, pnum);
+                    self.drop_section(pnum, nids[i], DropCause::MemMap(failure), false);
+                    continue;
+                }
             };
             self.init_one_section(ctx, pnum, map, usemap);
         }
@@ -408,10 +487,10 @@ impl Sparse {
         let map_map = self.temp_alloc(ctx, map_size, "map_map")?;
         let present = self.present.clone();
         let nids = super::memmap::section_nids(self);
-        let mut maps = vec![None; present.len()];
+        let mut maps = vec![Err(0); present.len()];
         for (i, &pnum) in present.iter().enumerate() {
             maps[i] = self.populate(ctx, pnum, nids[i]);
-            if maps[i].is_none() {
+            if maps[i].is_err() {
                 ctx.err(format_args!(
                     "sparse_mem_maps_populate_node: sparsemem memory map backing failed some memory will not be available"
                 ));
@@ -419,8 +498,15 @@ impl Sparse {
         }
         for (i, &pnum) in present.iter().enumerate() {
             match (usemaps[i], maps[i]) {
-                (Some(usemap), Some(map)) => self.init_one_section(ctx, pnum, map, usemap),
-                _ => self.clear_section(ctx, pnum),
+                (Some(usemap), Ok(map)) => self.init_one_section(ctx, pnum, map, usemap),
+                (None, map) => {
+                    self.clear_section(ctx, pnum);
+                    self.drop_section(pnum, nids[i], DropCause::Usemap, map.is_ok());
+                }
+                (Some(_), Err(failure)) => {
+                    self.clear_section(ctx, pnum);
+                    self.drop_section(pnum, nids[i], DropCause::MemMap(failure), false);
+                }
             }
         }
         self.temp_free(ctx, map_map, map_size, "map_map");

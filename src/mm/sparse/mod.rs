@@ -31,5 +31,5 @@ pub mod vmemmap;
 #[cfg(test)]
 mod tests;
 
-pub use init::{Order, Report, Sparse, TempAllocError};
+pub use init::{DropCause, Dropped, NoMemoryMap, Order, Report, Sparse, TempAllocError};
 pub use machine::{Ctx, HashParams, KernelMemory, Machine};

@@ -31,7 +31,12 @@ const WORDS_PER_PAGE: usize = 1 << (PAGE_SHIFT - 3);
 pub struct HostMachine {
     pub hpt: HptModel,
     ram: Vec<(u64, u64)>,
-    pages: BTreeMap<u64, Box<[u64]>>,
+    /// RAM touched so far: page frame number -> index in `frames`.
+    pages: BTreeMap<u64, usize>,
+    frames: Vec<Box<[u64]>>,
+    /// The last pages accessed `(pfn, index in frames)`, newest first: most accesses
+    /// go to a few pages at a time (a section root, a list chunk, struct pages).
+    recent: [(u64, usize); 4],
     ssize: Ssize,
     /// SLB VSID word for the vmemmap's segments (its base page size's L||LP).
     vmemmap_sllp: u64,
@@ -62,6 +67,8 @@ impl HostMachine {
             ),
             ram: ram.to_vec(),
             pages: BTreeMap::new(),
+            frames: Vec::new(),
+            recent: [(u64::MAX, 0); 4],
             ssize,
             vmemmap_sllp: sizes.def(vmemmap).sllp,
             cache: None,
@@ -120,11 +127,25 @@ impl HostMachine {
             );
         };
         self.check_ram(pa, ea);
-        let page = self
-            .pages
-            .entry(pa >> PAGE_SHIFT)
-            .or_insert_with(|| alloc::vec![POISON; WORDS_PER_PAGE].into_boxed_slice());
-        &mut page[((pa >> 3) as usize) & (WORDS_PER_PAGE - 1)]
+        let pfn = pa >> PAGE_SHIFT;
+        let frame = match self.recent.iter().position(|r| r.0 == pfn) {
+            Some(i) => {
+                self.recent[..=i].rotate_right(1);
+                self.recent[0].1
+            }
+            None => {
+                let next = self.frames.len();
+                let f = *self.pages.entry(pfn).or_insert(next);
+                if f == next {
+                    self.frames
+                        .push(alloc::vec![POISON; WORDS_PER_PAGE].into_boxed_slice());
+                }
+                self.recent.rotate_right(1);
+                self.recent[0] = (pfn, f);
+                f
+            }
+        };
+        &mut self.frames[frame][((pa >> 3) as usize) & (WORDS_PER_PAGE - 1)]
     }
 
     /// 64K pages of RAM touched so far.

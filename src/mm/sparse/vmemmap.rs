@@ -82,6 +82,28 @@ pub struct Block {
     pub mapped: bool,
 }
 
+/// A vmemmap page [`vmemmap_populate`] could not back: Linux says so
+/// (`vmemmap_populate: Unable to create vmemmap mapping`, or nothing for `-ENOMEM`) and
+/// its caller drops the section(s) concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PopulateFailure {
+    /// The vmemmap page.
+    pub page: u64,
+    /// `-ENOMEM`: no block could be allocated; `-EFAULT`: the block, `blocks[block]`,
+    /// could not be mapped (it stays allocated and recorded, as in Linux).
+    pub rc: i32,
+    /// Blocks allocated before this attempt: the failed block, if any, is the one at
+    /// this index.
+    pub block: usize,
+}
+
+impl PopulateFailure {
+    /// The index of the block whose mapping failed, if that was the failure.
+    pub fn failed_block(&self) -> Option<usize> {
+        (self.rc == -EFAULT).then_some(self.block)
+    }
+}
+
 /// The vmemmap's state: `vmemmap_list` in memory and the kernel's own counts.
 #[derive(Debug)]
 pub struct Vmemmap {
@@ -103,6 +125,12 @@ pub struct Vmemmap {
     pub map_failures: u64,
     /// Entries removed again after a failed mapping (`htab_remove_mapping`).
     pub removed: u64,
+    /// Every vmemmap page that could not be backed, in order.
+    pub failures: Vec<PopulateFailure>,
+    /// Blocks left out of `vmemmap_list` because no chunk for their entry could be
+    /// allocated (Linux's `WARN_ON` in `vmemmap_list_populate`), `(virt, phys)`, as
+    /// warned.
+    pub list_warnings: Vec<(u64, u64)>,
 }
 
 impl Vmemmap {
@@ -118,6 +146,8 @@ impl Vmemmap {
             mappings: 0,
             map_failures: 0,
             removed: 0,
+            failures: Vec::new(),
+            list_warnings: Vec::new(),
         }
     }
 
@@ -174,6 +204,7 @@ impl Vmemmap {
                     ctx.warn(format_args!(
                         "WARNING: vmemmap_list_populate: no vmemmap_backing for {start:#x} (phys {phys:#x}): {e}"
                     ));
+                    self.list_warnings.push((start, phys));
                     return false;
                 }
             }
@@ -211,7 +242,8 @@ pub fn vmemmap_populated<M: KernelMemory + ?Sized>(
 
 /// `vmemmap_populate()`: back and map the vmemmap pages of `[start, end)` for `node`.
 /// `Err(-ENOMEM)` when a block cannot be allocated, `Err(-EFAULT)` when it cannot be
-/// mapped (the block stays allocated and recorded, as in Linux).
+/// mapped (the block stays allocated and recorded, as in Linux); either is also kept in
+/// [`Vmemmap::failures`].
 pub fn vmemmap_populate<M: Machine + ?Sized>(
     ctx: &mut Ctx<'_, M>,
     sections: &MemSections,
@@ -243,6 +275,11 @@ pub fn vmemmap_populate<M: Machine + ?Sized>(
             Ok(p) => p,
             Err(e) => {
                 ctx.debug(format_args!("{e}"));
+                vm.failures.push(PopulateFailure {
+                    page: start,
+                    rc: -ENOMEM,
+                    block: vm.blocks.len(),
+                });
                 return Err(-ENOMEM);
             }
         };
@@ -253,6 +290,13 @@ pub fn vmemmap_populate<M: Machine + ?Sized>(
             va(phys)
         ));
         let rc = hash_vmemmap_create_mapping(ctx, vm, start, page_size, phys);
+        if rc.is_err() {
+            vm.failures.push(PopulateFailure {
+                page: start,
+                rc: -EFAULT,
+                block: vm.blocks.len(),
+            });
+        }
         vm.blocks.push(Block {
             virt: start,
             phys,

@@ -12,7 +12,9 @@ use std::vec::Vec;
 use super::super::machine::va;
 use super::super::memmap::{MemmapStats, free_area_init_report, mem_pfn_ranges};
 use super::super::model::POISON;
+use super::super::page::Zone;
 use super::super::vmemmap::pfn_to_page;
+use super::super::{DropCause, Dropped};
 use super::*;
 use crate::mm::hash::HashPageTable;
 use crate::mm::hash::hpte::{HPTE_V_SECONDARY, hpt_hash, hpt_vpn, hpteg, kernel_vsid};
@@ -643,4 +645,338 @@ fn nomap_memory_counts_the_same_in_memmap_and_check() {
     let (s, _) = w.init(Order::V419);
     let (_, checks) = w.finish(&s);
     assert_all_ok(&checks, "NOMAP");
+}
+
+/// A boot of `l` in `order` with the `nth` memblock allocation failing.
+fn boot_failing(l: &Layout, order: Order, nth: u64) -> Boot {
+    let mut w = World::new(l);
+    w.mb.inject_failure(nth).unwrap();
+    let (s, report) = w.init(order);
+    let (memmap, checks) = w.finish(&s);
+    Boot {
+        w,
+        s,
+        report,
+        memmap,
+        checks,
+    }
+}
+
+#[test]
+fn no_memory_map_is_the_stop() {
+    let r = two_gig(Order::V419).report;
+    assert_eq!(r.no_memory_map(), None);
+    let none = Report {
+        unbacked_sections: 128,
+        ..r
+    };
+    assert_eq!(
+        none.no_memory_map().unwrap().to_string(),
+        "sparse_init: no memory section has a memory map (128 of 128 dropped after allocation \
+         or mapping failures)"
+    );
+    assert_eq!(
+        Report {
+            unbacked_sections: 127,
+            ..r
+        }
+        .no_memory_map(),
+        None
+    );
+    // Nothing present is not this (and cannot boot a kernel anyway).
+    let empty = Report {
+        sections: 0,
+        unbacked_sections: 0,
+        ..r
+    };
+    assert_eq!(empty.no_memory_map(), None);
+}
+
+#[test]
+fn section_dropped_without_a_record_fails() {
+    // A clean boot, then section 7 cleared as sparse_init clears a section it drops,
+    // but nothing recorded: a memory map lost, not Linux's degraded state.
+    let mut b = two_gig(Order::V419);
+    let a7 = b.s.sections.nr_to_section(&mut b.w.m, 7).unwrap();
+    b.w.m.write_u64(a7, 0);
+    b.w.m.write_u64(a7 + 8, 0);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        [
+            "sparse_sections_valid",
+            "sparse_usemaps",
+            "sparse_pfn_round_trip",
+            "sparse_struct_pages"
+        ]
+    );
+    assert_eq!(
+        check(&checks, "sparse_sections_valid").diag,
+        "section 7 [mem 0x0000000007000000-0x0000000007ffffff]: section_mem_map 0x0, want \
+         0xf000000000000007 (no memory map)"
+    );
+    // A record naming a failure that never happened excuses nothing either.
+    b.s.dropped.push(Dropped {
+        section: 7,
+        nid: 0,
+        cause: DropCause::MemMap(0),
+        populated: false,
+    });
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        check(&checks, "sparse_sections_valid").diag,
+        "section 7 [mem 0x0000000007000000-0x0000000007ffffff]: section_mem_map 0x0, want \
+         0xf000000000000007 (no memory map): its vmemmap failure #0 was never recorded"
+    );
+    // A usemap failure on record: the section is as Linux leaves it, but memmap_init
+    // had initialised its struct pages (it was valid then), which Linux never does.
+    b.s.dropped[0].cause = DropCause::Usemap;
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_struct_pages"]);
+    assert!(check(&checks, "sparse_struct_pages").diag.contains(
+        "; pfn 0x700: section 7 [mem 0x0000000007000000-0x0000000007ffffff] was dropped, but \
+         its struct page is initialised (3 problems)"
+    ));
+    // Nor a record of a section that is not present, or a second one.
+    b.s.dropped.push(b.s.dropped[0]);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        ["sparse_sections_valid", "sparse_struct_pages"]
+    );
+    assert!(check(&checks, "sparse_sections_valid").diag.starts_with(
+        "sparse_init recorded dropping section 7 [mem 0x0000000007000000-0x0000000007ffffff] twice;"
+    ));
+    b.s.dropped[1].section = 200;
+    let checks = rerun_checks(&mut b);
+    assert!(
+        check(&checks, "sparse_sections_valid")
+            .diag
+            .starts_with("sparse_init recorded dropping section 200 [mem ")
+    );
+}
+
+/// Two 1G nodes with node 0's usemap allocation failing (the third allocation): node 0's
+/// sections dropped, node 1's backed by a block of node 1 in the same 16M vmemmap page.
+fn node0_usemap_failed() -> Boot {
+    let b = boot_failing(&Layout::new(&[(0, G, 0), (G, G, 1)]), Order::V419, 3);
+    assert_eq!(
+        b.w.lines(Level::Err),
+        ["sparse_init_nid: node[0] usemap allocation failed"]
+    );
+    assert_eq!(b.s.dropped.len(), 64);
+    assert_eq!(b.report.unbacked_sections, 64);
+    assert_eq!(b.s.vmemmap.blocks.len(), 1);
+    assert!(b.s.vmemmap.blocks[0].phys >= G);
+    b
+}
+
+#[test]
+fn dropped_sections_checked_as_linux_leaves_them() {
+    let mut b = node0_usemap_failed();
+    assert_all_ok(&b.checks, "node 0 usemap failed");
+    let note = "; degraded: 64 of 128 present sections dropped (64 after usemap failures)";
+    assert_eq!(
+        check(&b.checks, "sparse_sections_valid").diag,
+        std::format!(
+            "64 of 128 present sections valid, section_mem_map 0xf000000000000007; the 64 \
+             dropped as Linux leaves them (no memory map, pfn_valid false, memory still in \
+             memblock){note}"
+        )
+    );
+    // Their struct pages lie in the page node 1 mapped: read back, not initialised.
+    assert_eq!(
+        check(&b.checks, "sparse_struct_pages").diag,
+        std::format!(
+            "16384 struct pages read through the vmemmap for 64 valid sections (want 16384): \
+             16126 free (memblock: 16126, memmap_init: 16126), 258 reserved (memmap_init: 258); \
+             none initialised for the 64 dropped (128 of their first and last struct pages \
+             mapped and read back){note}"
+        )
+    );
+    assert_eq!(
+        check(&b.checks, "sparse_memmap_size").diag,
+        std::format!(
+            "memmap 16384 KiB in 1 blocks; 64 sections x 16 KiB = 1024 KiB rounded up to 1 \
+             vmemmap pages of 16M = 16384 KiB{note}"
+        )
+    );
+
+    // A dropped section whose section_mem_map was left with its map: valid again.
+    let a5 = b.s.sections.nr_to_section(&mut b.w.m, 5).unwrap();
+    b.w.m.write_u64(a5, 0xf000_0000_0000_0007);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        ["sparse_sections_valid", "sparse_struct_pages"]
+    );
+    assert_eq!(
+        check(&checks, "sparse_sections_valid").diag,
+        std::format!(
+            "section 5 [mem 0x0000000005000000-0x0000000005ffffff]: dropped (its usemap \
+             allocation failed), but section_mem_map 0xf000000000000007, want 0x0 (and 2 \
+             more){note}"
+        )
+    );
+    // Left with its early node (not cleared, as v4.19 clears it): still not valid.
+    b.w.m.write_u64(a5, 0x5);
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_sections_valid"]);
+    assert_eq!(
+        check(&checks, "sparse_sections_valid").diag,
+        std::format!(
+            "section 5 [mem 0x0000000005000000-0x0000000005ffffff]: dropped (its usemap \
+             allocation failed), but section_mem_map 0x5, want 0x0{note}"
+        )
+    );
+    b.w.m.write_u64(a5, 0);
+    // With a usemap.
+    b.w.m.write_u64(a5 + 8, va(b.s.usemaps[0].pa));
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_usemaps"]);
+    assert!(check(&checks, "sparse_usemaps").diag.starts_with(
+        "section 5 [mem 0x0000000005000000-0x0000000005ffffff]: dropped (its usemap allocation \
+         failed), but has usemap "
+    ));
+    b.w.m.write_u64(a5 + 8, 0);
+    // With a struct page initialised, as memmap_init would have.
+    let ea = pfn_to_page(0x5ff);
+    b.w.m
+        .write_page(ea, &crate::mm::sparse::page::Page::new(ea, Zone::Normal, 0));
+    let checks = rerun_checks(&mut b);
+    assert_eq!(failed(&checks), ["sparse_struct_pages"]);
+    assert!(check(&checks, "sparse_struct_pages").diag.contains(
+        "; pfn 0x5ff: section 5 [mem 0x0000000005000000-0x0000000005ffffff] was dropped, but \
+         its struct page is initialised (1 problems)"
+    ));
+    // Its memory taken out of memblock.
+    b.w.m
+        .write_page(ea, &crate::mm::sparse::page::Page::from_words([0; 8]));
+    assert_all_ok(&rerun_checks(&mut b), "restored");
+    b.w.mb.remove(0x500_0000, 16 * M, "test").unwrap();
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        check(&checks, "sparse_sections_valid").diag,
+        std::format!(
+            "section 5 [mem 0x0000000005000000-0x0000000005ffffff]: dropped, and its memory \
+             is no longer in memblock{note}"
+        )
+    );
+}
+
+#[test]
+fn block_left_out_of_the_list_only_with_its_warning() {
+    // fail_memblock=5 on 2G: the list chunk (Linux's WARN_ON; the block is mapped and
+    // used, only not in vmemmap_list). What the boot log showed as three failures.
+    let mut b = boot_failing(&Layout::one_node(2 * G), Order::V419, 5);
+    assert_eq!(
+        b.w.lines(Level::Warning),
+        [
+            "WARNING: vmemmap_list_populate: no vmemmap_backing for 0xf000000000000000 (phys \
+          0x7e000000): memblock_alloc_try_nid: Failed to allocate 0x0000000000010000 bytes \
+          align=0x10000 nid=0 from=0x0000000000000000 max_addr=0x0000000000000000 \
+          vmemmap_list_alloc: fault injected (fail_memblock=5)"
+        ]
+    );
+    assert_all_ok(&b.checks, "list chunk failed");
+    let note = "; degraded: 1 blocks not in vmemmap_list after vmemmap_list_populate's WARN";
+    assert_eq!(
+        check(&b.checks, "sparse_vmemmap_backings").diag,
+        std::format!(
+            "1 blocks of 16M reserved, overlapping nothing else, in vmemmap_list but the 1 left \
+             out after its warning{note}"
+        )
+    );
+    assert_eq!(
+        check(&b.checks, "sparse_vmemmap_mapped_once").diag,
+        std::format!(
+            "1 vmemmap pages of 16M: each mapped by one block, once in the hash table, in \
+             vmemmap_list once per block recorded there (1 left out after the list's warning, 0 \
+             whose mapping failed); 0 pages with only failed blocks, not mapped (16 entries read \
+             with H_READ){note}"
+        )
+    );
+    assert!(
+        check(&b.checks, "sparse_pfn_round_trip")
+            .diag
+            .ends_with(note)
+    );
+    // Without the warning on record, a block missing from the list is the bug it was.
+    b.s.vmemmap.list_warnings.clear();
+    let checks = rerun_checks(&mut b);
+    assert_eq!(
+        failed(&checks),
+        ["sparse_vmemmap_backings", "sparse_pfn_round_trip"]
+    );
+    assert_eq!(
+        check(&checks, "sparse_vmemmap_backings").diag,
+        "block at 0x7e000000 for 0xf000000000000000 is not in vmemmap_list"
+    );
+}
+
+#[test]
+fn leaked_block_still_in_the_hash_table_fails() {
+    // v4.18 on 2G with the first vmemmap insert failing (fail_hcall=H_ENTER:131 in the
+    // kernel): section 0 dropped, its block leaked (recorded, reserved, unmapped), and
+    // section 1 backs the page again. Linux's state, accepted.
+    use super::faults::{Faults, with_faults};
+    use crate::mm::hash::HStatus;
+    let mut w = World::new(&Layout::one_node(2 * G));
+    let mut f = Faults {
+        enter_nth: Some((1, HStatus::Hardware)),
+        ..Faults::default()
+    };
+    let mut s = Sparse::new(Order::V418, Psize::P16M);
+    let r = with_faults(&mut w, &mut f, |ctx| {
+        s.memblocks_present(ctx).unwrap();
+        s.sparse_init(ctx).map_err(|e| e.to_string())
+    })
+    .unwrap();
+    assert_eq!(
+        r.to_string(),
+        "sparse_init: order=v4.18 sections=128 nodes=1 vmemmap_pages=2 psize=16M mappings=1 \
+         map_failures=1 unbacked_sections=1 memmap=32768K usemap=1024B time=0us"
+    );
+    let (leaked, live) = (s.vmemmap.blocks[0], s.vmemmap.blocks[1]);
+    assert_eq!((leaked.recorded, leaked.mapped), (true, false));
+    assert_eq!((live.recorded, live.mapped), (true, true));
+    assert_eq!(live.virt, leaked.virt);
+    let (st, checks) = w.finish(&s);
+    assert_all_ok(&checks, "v4.18, first insert failed");
+    let note = "; degraded: 1 of 128 present sections dropped (1 after memory map failures), 1 \
+                blocks left unmapped after failed mappings";
+    assert_eq!(
+        check(&checks, "sparse_memmap_size").diag,
+        std::format!(
+            "memmap 32768 KiB in 2 blocks; 127 sections x 16 KiB = 2032 KiB rounded up to 1 \
+             vmemmap pages of 16M, plus 1 blocks whose mapping failed = 32768 KiB{note}"
+        )
+    );
+    assert_eq!(
+        check(&checks, "sparse_vmemmap_mapped_once").diag,
+        std::format!(
+            "1 vmemmap pages of 16M: each mapped by one block, once in the hash table, in \
+             vmemmap_list once per block recorded there (0 left out after the list's warning, 1 \
+             whose mapping failed); 0 pages with only failed blocks, not mapped (16 entries read \
+             with H_READ){note}"
+        )
+    );
+    // The leaked block mapped after all (a second entry for the page, to it): the
+    // page is mapped twice.
+    let slot = (0x642f8..0x642f8 + 8)
+        .find(|&p| w.m.hpt.entry(p).unwrap().v & 1 != 0)
+        .unwrap();
+    let mut e = w.m.h_read(slot).unwrap();
+    e.v &= !0x60;
+    e.r = (e.r & 0xfff) | leaked.phys;
+    w.m.h_enter(0, 0x642f8, e).unwrap();
+    let checks = w.checks(&s, st);
+    assert_eq!(failed(&checks), ["sparse_vmemmap_mapped_once"]);
+    assert_eq!(
+        check(&checks, "sparse_vmemmap_mapped_once").diag,
+        std::format!(
+            "vmemmap page 0xf000000000000000: 2 backings in vmemmap_list, 2 entries in the \
+             hash table (2 primary, 0 secondary){note}"
+        )
+    );
 }

@@ -32,19 +32,24 @@ const GROUP: u64 = 0x642f8;
 
 /// The calls to fail: `(PTE index, status)`.
 #[derive(Clone, Copy, Debug, Default)]
-struct Faults {
+pub(super) struct Faults {
     /// H_READ of exactly this entry.
-    read: Option<(u64, HStatus)>,
+    pub read: Option<(u64, HStatus)>,
     /// H_ENTER into the group of this entry.
-    enter: Option<(u64, HStatus)>,
+    pub enter: Option<(u64, HStatus)>,
+    /// The N-th H_ENTER through the wrapper (counted from 1), wherever it goes
+    /// (`fail_hcall=H_ENTER:N` counted from the wrapper's first call).
+    pub enter_nth: Option<(u64, HStatus)>,
     /// H_REMOVE of exactly this entry (nothing is removed).
-    remove: Option<(u64, HStatus)>,
+    pub remove: Option<(u64, HStatus)>,
+    /// H_ENTER calls seen.
+    pub enters: u64,
     /// How many calls were failed.
-    injected: u64,
+    pub injected: u64,
 }
 
 /// The host machine with [`Faults`].
-struct Faulty<'a> {
+pub(super) struct Faulty<'a> {
     m: &'a mut HostMachine,
     f: &'a mut Faults,
 }
@@ -65,6 +70,13 @@ impl KernelMemory for Faulty<'_> {
 
 impl HashPageTable for Faulty<'_> {
     fn h_enter(&mut self, flags: u64, ptex: u64, hpte: Hpte) -> Result<u64, HStatus> {
+        self.f.enters += 1;
+        if let Some((n, st)) = self.f.enter_nth
+            && n == self.f.enters
+        {
+            self.f.injected += 1;
+            return Err(st);
+        }
         if let Some((p, st)) = self.f.enter
             && p & !7 == ptex & !7
         {
@@ -96,7 +108,7 @@ impl HashPageTable for Faulty<'_> {
 }
 
 /// [`World::with_ctx`] on the machine with `faults`.
-fn with_faults<R>(
+pub(super) fn with_faults<R>(
     w: &mut World,
     faults: &mut Faults,
     run: impl FnOnce(&mut Ctx<'_, Faulty<'_>>) -> R,

@@ -21,6 +21,7 @@ use std::format;
 use std::string::String;
 use std::vec::Vec;
 
+use super::super::DropCause;
 use super::super::machine::va;
 use super::super::vmemmap::count_mappings;
 use super::*;
@@ -290,7 +291,9 @@ fn mmotm_2g_16m_reproduces_the_2018_report() {
     assert_eq!(
         diag("sparse_sections_valid"),
         "section 8 [mem 0x0000000008000000-0x0000000008ffffff]: section_mem_map 0x0, want \
-         0xf000000000000007 (no memory map) (and 60 more)"
+         0xf000000000000007 (no memory map): dropped after vmemmap page 0xf000000000000000 \
+         could not be backed again (mapping failed), though the block at 0x7e000000 already \
+         backed it (and 60 more)"
     );
     assert_eq!(
         diag("sparse_vmemmap_mapped_once"),
@@ -307,7 +310,8 @@ fn mmotm_2g_16m_reproduces_the_2018_report() {
     );
     assert_eq!(
         diag("sparse_pfn_round_trip"),
-        "pfn 0x0: vmemmap page 0xf000000000000000 has 126 backings in vmemmap_list (and 194 more)"
+        "pfn 0x0: vmemmap page 0xf000000000000000 has 126 backings in vmemmap_list (59 of them \
+         failed to map) (and 194 more)"
     );
     assert_eq!(
         diag("sparse_memmap_size"),
@@ -418,30 +422,49 @@ fn out_of_memory_v419_drops_the_rest_of_the_node() {
     assert_eq!(s.sections.get(&mut w.m, 48), Default::default());
     let (st, checks) = w.finish(&s);
     assert_eq!((st.sections, st.pages), (48, 48 * 256));
-    assert_eq!(
-        failed(&checks),
-        [
-            "sparse_sections_valid",
-            "sparse_vmemmap_mapped_once",
-            "sparse_usemaps",
-            "sparse_pfn_round_trip",
-            "sparse_memmap_size"
-        ]
-    );
+    // Linux's degraded state, checked as such: the survivors as on a clean boot, the
+    // dropped sections as Linux leaves them.
+    assert_all_ok(&checks, "v4.19 out of memory");
+    let dropped = "; degraded: 80 of 128 present sections dropped (80 after memory map failures)";
     assert_eq!(
         check(&checks, "sparse_sections_valid").diag,
-        "section 48 [mem 0x0000000030000000-0x0000000030ffffff]: section_mem_map 0x0, want \
-         0xf000000000000007 (no memory map) (and 79 more)"
+        std::string::String::from(
+            "48 of 128 present sections valid, section_mem_map 0xf000000000000007; the 80 \
+             dropped as Linux leaves them (no memory map, pfn_valid false, memory still in \
+             memblock)"
+        ) + dropped
     );
     assert_eq!(
-        check(&checks, "sparse_vmemmap_mapped_once").diag,
-        "vmemmap page 0xf0000000000c0000: 0 backings in vmemmap_list, 0 entries in the hash \
-         table (0 primary, 0 secondary) (and 19 more)"
+        check(&checks, "sparse_memmap_size").diag,
+        std::string::String::from(
+            "memmap 768 KiB in 12 blocks; 48 sections x 16 KiB = 768 KiB rounded up to 12 \
+             vmemmap pages of 64K = 768 KiB"
+        ) + dropped
     );
+    assert!(check(&checks, "sparse_struct_pages").diag.ends_with(
+        "; none initialised for the 80 dropped (0 of their first and last struct pages mapped \
+         and read back); degraded: 80 of 128 present sections dropped (80 after memory map \
+         failures)"
+    ));
+    // All 48 sections' and their 12 pages' worth of every check.
+    assert!(check(&checks, "sparse_usemaps").diag.starts_with(
+        "48 sections with their own 8-byte usemap in 1 allocations, the 80 dropped without one;"
+    ));
+    // The records: the section that failed and the rest of its run, one failure.
+    assert_eq!(s.dropped.len(), 80);
+    assert!(
+        s.dropped
+            .iter()
+            .enumerate()
+            .all(|(i, d)| d.section == 48 + i as u64
+                && d.nid == 0
+                && d.cause == DropCause::MemMap(0)
+                && !d.populated)
+    );
+    assert_eq!(s.vmemmap.failures.len(), 1);
     assert_eq!(
-        check(&checks, "sparse_pfn_round_trip").diag,
-        "section 48 [mem 0x0000000030000000-0x0000000030ffffff]: no memory map to look up (and \
-         79 more)"
+        (s.vmemmap.failures[0].page, s.vmemmap.failures[0].rc),
+        (VMEMMAP + 12 * 0x1_0000, -12)
     );
 }
 
@@ -482,13 +505,22 @@ fn out_of_memory_v418_and_mmotm_try_every_section() {
     // section present).
     let ms = s.sections.get(&mut w.m, 48);
     assert_eq!((ms.section_mem_map, ms.pageblock_flags), (0, 0));
-    // Nothing crashes afterwards.
+    // Nothing crashes afterwards, and the checks find Linux's degraded state: each of
+    // the 80 sections dropped after its own failure.
     let (st, checks) = w.finish(&s);
     assert_eq!(st.sections, 48);
-    assert_eq!(
-        check(&checks, "sparse_sections_valid").diag,
-        "section 48 [mem 0x0000000030000000-0x0000000030ffffff]: section_mem_map 0x0, want \
-         0xf000000000000007 (no memory map) (and 79 more)"
+    assert_all_ok(&checks, "v4.18 out of memory");
+    assert!(
+        check(&checks, "sparse_sections_valid")
+            .diag
+            .starts_with("48 of 128 present sections valid,")
+    );
+    assert_eq!(s.vmemmap.failures.len(), 80);
+    assert!(
+        s.dropped
+            .iter()
+            .enumerate()
+            .all(|(i, d)| d.section == 48 + i as u64 && d.cause == DropCause::MemMap(i))
     );
 
     // mmotm: its arrays are 1K each and fit above the blocks (usemap_map 0x7ffdbc00,
@@ -528,10 +560,22 @@ fn out_of_memory_v418_and_mmotm_try_every_section() {
     );
     // mmotm clears what failed.
     assert_eq!(s.sections.get(&mut w.m, 12), Default::default());
-    // Nothing crashes afterwards.
+    // Nothing crashes afterwards. The sections that found no memory were dropped for a
+    // real failure (their pages were never backed), but the twelve that got a map
+    // each backed their page again: the 2018 bug, caught as on a clean mmotm boot.
     let (st, checks) = w.finish(&s);
     assert_eq!(st.sections, 12);
-    assert!(!check(&checks, "sparse_sections_valid").ok);
+    assert_eq!(
+        failed(&checks),
+        [
+            "sparse_vmemmap_mapped_once",
+            "sparse_pfn_round_trip",
+            "sparse_memmap_size"
+        ]
+    );
+    assert!(check(&checks, "sparse_sections_valid").diag.starts_with(
+        "12 of 128 present sections valid, section_mem_map 0xf000000000000007; the 116 dropped"
+    ));
 }
 
 #[test]
@@ -567,6 +611,9 @@ fn full_group_v419_drops_the_rest_v418_only_the_failing_sections() {
     for p in 0..128 {
         assert_eq!(s.pfn_valid(&mut w.m, p << 8), p < 8, "{p}");
     }
+    let (st, checks) = w.finish(&s);
+    assert_eq!(st.sections, 8);
+    assert_all_ok(&checks, "v4.19, full group");
 
     let mut w = World::new(&l);
     fill_group(&mut w, page2);
@@ -588,23 +635,27 @@ fn full_group_v419_drops_the_rest_v418_only_the_failing_sections() {
     }
     let (st, checks) = w.finish(&s);
     assert_eq!(st.sections, 124);
-    assert_eq!(
-        failed(&checks),
-        [
-            "sparse_sections_valid",
-            "sparse_vmemmap_mapped_once",
-            "sparse_usemaps",
-            "sparse_pfn_round_trip",
-            "sparse_memmap_size"
-        ]
-    );
+    // What Linux leaves: four sections dropped, four blocks leaked (recorded, reserved,
+    // not mapped), the page they were for not in the hash table.
+    assert_all_ok(&checks, "v4.18, full group");
     assert_eq!(
         check(&checks, "sparse_vmemmap_mapped_once").diag,
-        "vmemmap page 0xf000000000020000: 4 backings in vmemmap_list, 0 entries in the hash \
-         table (0 primary, 0 secondary)"
+        "31 vmemmap pages of 64K: each mapped by one block, once in the hash table, in \
+         vmemmap_list once per block recorded there (0 left out after the list's warning, 4 \
+         whose mapping failed); 1 pages with only failed blocks, not mapped (512 entries read \
+         with H_READ); degraded: 4 of 128 present sections dropped (4 after memory map \
+         failures), 4 blocks left unmapped after failed mappings"
     );
+    assert!(check(&checks, "sparse_memmap_size").diag.starts_with(
+        "memmap 2240 KiB in 35 blocks; 124 sections x 16 KiB = 1984 KiB rounded up to 31 \
+         vmemmap pages of 64K, plus 4 blocks whose mapping failed = 2240 KiB;"
+    ));
     // The leaked blocks are still accounted for: recorded and reserved.
-    assert!(check(&checks, "sparse_vmemmap_backings").ok);
+    assert!(
+        check(&checks, "sparse_vmemmap_backings")
+            .diag
+            .starts_with("35 blocks of 64K in vmemmap_list, reserved, overlapping nothing else;")
+    );
 
     let mut w = World::new(&l);
     fill_group(&mut w, page2);
@@ -664,9 +715,22 @@ fn usemap_allocation_failure_messages() {
     assert_eq!(w.starting(alloc_failed).len(), 2);
     // v4.19 clears the sections it could not initialise.
     assert_eq!(s.sections.get(&mut w.m, 0), Default::default());
+    // No section has a memory map: the kernel stops right after the sparse_init: line.
+    assert_eq!(
+        r.no_memory_map().unwrap().to_string(),
+        "sparse_init: no memory section has a memory map (128 of 128 dropped after \
+         allocation or mapping failures)"
+    );
+    // (Were it to go on, nothing would be wrong with what Linux left.)
     let (st, checks) = w.finish(&s);
     assert_eq!(st.pages, 0);
-    assert!(!check(&checks, "sparse_sections_valid").ok);
+    assert_all_ok(&checks, "v4.19, no usemaps");
+    assert_eq!(
+        check(&checks, "sparse_sections_valid").diag,
+        "0 of 128 present sections valid, section_mem_map 0xf000000000000007; the 128 dropped \
+         as Linux leaves them (no memory map, pfn_valid false, memory still in memblock); \
+         degraded: 128 of 128 present sections dropped (128 after usemap failures)"
+    );
 
     // v4.18 with exactly its 32M usemap_map free: then no usemap fits.
     let mut w = World::new(&l);
@@ -692,12 +756,20 @@ fn usemap_allocation_failure_messages() {
         assert!(ms.present() && !ms.valid(), "{p}");
         assert_eq!(ms.early_nid(), i32::from(p >= 64), "{p}");
     }
+    assert!(r.no_memory_map().is_some());
     let (st, checks) = w.finish(&s);
     assert_eq!(st.pages, 0);
+    assert_all_ok(&checks, "v4.18, no usemaps");
+    // Left present is what v4.18 leaves; cleared would not be.
+    let a0 = s.sections.nr_to_section(&mut w.m, 0).unwrap();
+    w.m.write_u64(a0, 0);
+    let checks = w.checks(&s, st);
+    assert_eq!(failed(&checks), ["sparse_sections_valid"]);
     assert_eq!(
         check(&checks, "sparse_sections_valid").diag,
-        "section 0 [mem 0x0000000000000000-0x0000000000ffffff]: section_mem_map 0x5, want \
-         0xf000000000000007 (no memory map) (and 127 more)"
+        "section 0 [mem 0x0000000000000000-0x0000000000ffffff]: dropped (its usemap allocation \
+         failed), but section_mem_map 0x0, want 0x5; degraded: 128 of 128 present sections \
+         dropped (128 after usemap failures)"
     );
 
     // mmotm with exactly its 1K usemap_map free: the usemaps fail, and map_map (as large
