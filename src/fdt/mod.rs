@@ -34,6 +34,8 @@ pub enum FdtErrorKind {
     TotalSizeTooSmall,
     TotalSizeBeyondBuffer,
     UnsupportedVersion(u32),
+    /// `last_comp_version` newer than 17: the blob cannot be read as version 17.
+    IncompatibleVersion(u32),
     BlockOutOfBounds(&'static str),
     Misaligned(&'static str),
     BadToken(u32),
@@ -61,6 +63,10 @@ impl fmt::Display for FdtError {
             TotalSizeTooSmall => write!(f, "totalsize smaller than the header")?,
             TotalSizeBeyondBuffer => write!(f, "totalsize larger than the memory given")?,
             UnsupportedVersion(v) => write!(f, "unsupported version {v} (16 or 17 expected)")?,
+            IncompatibleVersion(v) => write!(
+                f,
+                "last compatible version {v} is newer than 17 (the newest this reader reads)"
+            )?,
             BlockOutOfBounds(b) => write!(f, "{b} lies outside the blob")?,
             Misaligned(b) => write!(f, "{b} is misaligned")?,
             BadToken(t) => write!(f, "unknown structure token 0x{t:08x}")?,
@@ -212,8 +218,12 @@ impl<'a> Fdt<'a> {
         if header.totalsize as usize > blob.len() {
             return err(TotalSizeBeyondBuffer, 4);
         }
-        if header.version < 16 || header.last_comp_version > 17 {
+        if header.version < 16 {
             return err(UnsupportedVersion(header.version), 20);
+        }
+        // A newer version is fine as long as it says it can be read as one we know.
+        if header.last_comp_version > 17 {
+            return err(IncompatibleVersion(header.last_comp_version), 24);
         }
         let blob = &blob[..header.totalsize as usize];
         let total = blob.len();

@@ -91,6 +91,19 @@ fn rejects_bad_headers_with_offsets() {
         Fdt::new(&bad).err().unwrap().kind,
         FdtErrorKind::UnsupportedVersion(3)
     );
+    // last_comp_version too new: named as such (not as the supported version 17).
+    let mut bad = blob.clone();
+    bad[24..28].copy_from_slice(&18u32.to_be_bytes());
+    let e = Fdt::new(&bad).err().unwrap();
+    assert_eq!(e.kind, FdtErrorKind::IncompatibleVersion(18));
+    assert_eq!(
+        e.to_string(),
+        "last compatible version 18 is newer than 17 (the newest this reader reads) at offset 0x18"
+    );
+    // A newer version readable as 16 is accepted.
+    let mut newer = blob.clone();
+    newer[20..24].copy_from_slice(&18u32.to_be_bytes());
+    assert_eq!(Fdt::new(&newer).unwrap().header().version, 18);
     let mut bad = blob.clone();
     bad[36..40].copy_from_slice(&0xffffu32.to_be_bytes());
     let e = Fdt::new(&bad).err().unwrap();

@@ -6,6 +6,7 @@ pub mod boot;
 pub mod check;
 pub mod cli;
 pub mod expect;
+pub mod hostile;
 pub mod ktap;
 pub mod machine;
 pub mod matrix;

@@ -432,6 +432,16 @@ impl CpuMmuInfo {
             Some(c) => (PageSizes::parse(&c)?, false),
             None => (PageSizes::defaults(), true),
         };
+        // The kernel's base pages (and the fallback for every other use) are 64K or 4K:
+        // a property that offers neither (empty, or every record skipped) cannot be
+        // booted with; say so here rather than when the first mapping fails.
+        if !page_sizes.usable(Psize::P64K) && !page_sizes.usable(Psize::P4K) {
+            return Err(MmuDtError::Bad(
+                path,
+                "ibm,segment-page-sizes",
+                "offers neither 4K nor 64K base pages".into(),
+            ));
+        }
         Ok(CpuMmuInfo {
             path,
             pft_size,

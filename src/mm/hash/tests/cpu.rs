@@ -230,6 +230,36 @@ fn segment_page_sizes_absent_or_bad() {
     assert!(matches!(e, MmuDtError::Bad(_, "ibm,segment-page-sizes", _)));
 }
 
+/// A property offering no 4K or 64K base size (empty, only unknown shifts, only 16M) is
+/// refused when the cpu node is read, naming the node, not when the first mapping fails.
+#[test]
+fn segment_page_sizes_without_a_base_page_size() {
+    for cells in [
+        &[][..],
+        &[0xff, 0, 1, 0xff, 0],
+        &[24, 0x100, 1, 24, 0],
+        // 4K as a base size but without an encoding for 4K pages.
+        &[12, 0, 1, 24, 7],
+    ] {
+        let e = info(&cpu_props(&[], &[("ibm,segment-page-sizes", &be(cells))])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/cpus/PowerPC,POWER9@0: ibm,segment-page-sizes: offers neither 4K nor 64K base pages",
+            "{cells:?}"
+        );
+    }
+    // Unknown sizes next to a usable one are skipped, as Linux skips them.
+    let i = info(&cpu_props(
+        &[],
+        &[(
+            "ibm,segment-page-sizes",
+            &be(&[0xff, 0, 1, 0xff, 0, 12, 0, 2, 12, 0, 64, 7]),
+        )],
+    ))
+    .unwrap();
+    assert!(i.page_sizes.usable(Psize::P4K));
+}
+
 #[test]
 fn finding_the_cpu_node() {
     // No cpu anywhere.
