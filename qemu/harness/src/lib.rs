@@ -10,6 +10,8 @@ pub mod hostile;
 pub mod ktap;
 pub mod machine;
 pub mod matrix;
+pub mod oracle;
+pub mod soak;
 pub mod testing;
 
 use std::path::{Path, PathBuf};
