@@ -72,20 +72,6 @@ fn expect_case(name: &str) -> String {
     run(&case(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// Cases whose expected outcome the kernel does not give yet, with the bug: reported as
-/// `KNOWN` (not failed) by the all-cases test while the bug is there, and noted when the
-/// case starts passing (remove it from here then).
-const KNOWN_BUGS: &[(&str, &str)] = &[(
-    "cpu-no-segment-page-sizes",
-    "src/mm/sparse/checks.rs: the sparse self-checks assume a vmemmap page holds a whole \
-     section's 16 KiB memory map (one page per section), so 4K vmemmap pages fail \
-     sparse_vmemmap_mapped_once and sparse_memmap_size",
-)];
-
-fn known_bug(name: &str) -> Option<&'static str> {
-    KNOWN_BUGS.iter().find(|k| k.0 == name).map(|k| k.1)
-}
-
 /// Every case, two boots at a time; every case that fails is reported before the test
 /// fails.
 #[test]
@@ -120,14 +106,9 @@ fn every_hostile_tree_has_its_expected_outcome() {
             Expect::Success { .. } => "success",
             Expect::Failure { .. } => "failure",
         };
-        match (r, known_bug(c.name)) {
-            (Ok(why), None) => println!("ok   {:38} ({kind}) {why}", c.name),
-            (Ok(why), Some(_)) => println!(
-                "ok   {:38} ({kind}) {why} [listed in KNOWN_BUGS but passes now: remove it]",
-                c.name
-            ),
-            (Err(why), Some(bug)) => println!("KNOWN {:37} ({kind}) {why}; bug: {bug}", c.name),
-            (Err(why), None) => {
+        match r {
+            Ok(why) => println!("ok   {:38} ({kind}) {why}", c.name),
+            Err(why) => {
                 println!("FAIL {:38} ({kind}) {why}", c.name);
                 failed.push(format!("{}: {why}", c.name));
             }
@@ -239,7 +220,6 @@ fn memory_larger_than_the_machine_fails_clearly() {
 }
 
 #[test]
-#[ignore = "kernel bug, see KNOWN_BUGS: the sparse self-checks fail with 4K vmemmap pages"]
 fn cpu_without_segment_page_sizes() {
     expect_case("cpu-no-segment-page-sizes");
 }
