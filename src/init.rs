@@ -90,7 +90,7 @@ fn after_mmu(
 
     // Sparse init (sections, vmemmap, struct pages) needs translation on and the final
     // memblock.
-    let (sparse_checks, mut footprint) = paging::paging_init(&mut mem.memblock, order);
+    let (sparse_checks, mut footprint, no_memmap) = paging::paging_init(&mut mem.memblock, order);
     // The linear mapping end to end, now that boot has written memory across it (the
     // vmemmap's blocks at the top); reported second in the hash suite, as always.
     let mut avoid = vec![setup::VECTORS, mem.kernel];
@@ -108,7 +108,7 @@ fn after_mmu(
         arch::provoke_fault(fault);
     }
 
-    setup::mem_init_print_info(&mem);
+    setup::mem_init_print_info(&mem, no_memmap);
     phase::end(Phase::Report);
 
     arch::report_unfired_faults(&params.faults, &mem.memblock);

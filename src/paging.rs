@@ -28,8 +28,9 @@ use crate::{arch, phase};
 const PR_PREFIX: &str = "";
 
 /// Run sparse init in `order`, report it, initialise the struct pages, and return the
-/// `sparse` self-checks and what sparse init built (the footprint's sparse fields).
-pub fn paging_init(mb: &mut Memblock, order: Order) -> (Vec<Check>, Footprint) {
+/// `sparse` self-checks, what sparse init built (the footprint's sparse fields) and the
+/// free memory left without struct pages in sections dropped after a failure.
+pub fn paging_init(mb: &mut Memblock, order: Order) -> (Vec<Check>, Footprint, u64) {
     let mmu = arch::mmu().unwrap_or_else(|| arch::fatal_fmt(format_args!("paging_init: no MMU")));
     let hash = HashParams {
         geo: &mmu.geo,
@@ -103,5 +104,6 @@ pub fn paging_init(mb: &mut Memblock, order: Order) -> (Vec<Check>, Footprint) {
             memmap: stats,
         },
     );
-    (checks, footprint)
+    let no_memmap = sparse.dropped_free_bytes(mb);
+    (checks, footprint, no_memmap)
 }

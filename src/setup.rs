@@ -240,17 +240,25 @@ pub fn leave_firmware(mem: &mut EarlyMem, boot: &BootInfo) {
     mem.firmware.clear();
 }
 
-/// The end-of-boot report: Linux's `Memory:` line, the memblock dump again.
-pub fn mem_init_print_info(mem: &EarlyMem) {
+/// The end-of-boot report: Linux's `Memory:` line, the memblock dump again. Free memory
+/// in sections sparse init dropped after a failure (`no_memmap` bytes) has no struct pages,
+/// so Linux would never hand it out: it is not counted as available, and is named.
+pub fn mem_init_print_info(mem: &EarlyMem, no_memmap: u64) {
     let mb = &mem.memblock;
     let total = mb.phys_mem_size();
-    let available = mb.free_size();
+    let free = mb.free_size();
+    let available = free - no_memmap.min(free);
+    let lost = if no_memmap > 0 {
+        alloc::format!(", {}K without a memory map", no_memmap >> 10)
+    } else {
+        alloc::string::String::new()
+    };
     pr_info!(
-        "Memory: {}K/{}K available ({}K kernel, {}K reserved)",
+        "Memory: {}K/{}K available ({}K kernel, {}K reserved{lost})",
         available >> 10,
         total >> 10,
         (mem.kernel.1 - mem.kernel.0) >> 10,
-        (total - available) >> 10
+        (total - free) >> 10
     );
     mb.dump_all();
 }

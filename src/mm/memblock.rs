@@ -503,6 +503,14 @@ impl Memblock {
         all.map(|r| r.end - r.start).sum()
     }
 
+    /// Bytes of [`Self::free_size`] inside `[base, end)`.
+    pub fn free_size_in(&self, base: u64, end: u64) -> u64 {
+        let mut all = self.free_ranges(NUMA_NO_NODE);
+        all.filter.all = true;
+        all.map(|r| r.end.min(end).saturating_sub(r.start.max(base)))
+            .sum()
+    }
+
     /// The lowest memory address, 0 without memory (Linux `memblock_start_of_DRAM`).
     pub fn start_of_dram(&self) -> u64 {
         self.memory.regions.first().map_or(0, |r| r.base)

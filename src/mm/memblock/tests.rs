@@ -1064,3 +1064,16 @@ fn injected_failure_hits_exactly_the_nth_allocation() {
     assert_eq!(m.inject_failure(5), Ok(()));
     assert_eq!(m.injection_pending(), Some(5));
 }
+
+#[test]
+fn free_size_in_a_window() {
+    let mut m = mb();
+    m.add(0, 0x10_0000, "t").unwrap();
+    m.add(0x20_0000, 0x10_0000, "t").unwrap();
+    m.reserve(0x8_0000, 0x1_0000, "t").unwrap();
+    assert_eq!(m.free_size_in(0, u64::MAX), m.free_size());
+    assert_eq!(m.free_size_in(0, 0x10_0000), 0xf_0000);
+    assert_eq!(m.free_size_in(0x7_0000, 0x9_0000), 0x1_0000);
+    assert_eq!(m.free_size_in(0x10_0000, 0x20_0000), 0);
+    assert_eq!(m.free_size_in(0x28_0000, 0x40_0000), 0x8_0000);
+}

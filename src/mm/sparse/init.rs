@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::mm::hash::Psize;
-use crate::mm::memblock::{MEMBLOCK_ALLOC_ACCESSIBLE, SMP_CACHE_BYTES};
+use crate::mm::memblock::{MEMBLOCK_ALLOC_ACCESSIBLE, Memblock, SMP_CACHE_BYTES};
 
 use super::machine::{Ctx, KernelMemory, Machine, va};
 use super::mem_section::{MemSections, SectionError};
@@ -561,6 +561,21 @@ impl Sparse {
         v.extend(self.usemaps.iter().map(|u| (u.pa, u.size)));
         v.extend(self.vmemmap.list_chunks.iter().copied());
         v
+    }
+
+    /// Free memory (memblock's) in sections dropped after a failure: memory Linux never
+    /// hands to the page allocator, since it has no struct pages.
+    pub fn dropped_free_bytes(&self, mb: &Memblock) -> u64 {
+        let mut sections: Vec<u64> = self.dropped.iter().map(|d| d.section).collect();
+        sections.sort_unstable();
+        sections.dedup();
+        sections
+            .into_iter()
+            .map(|s| {
+                let base = s << SECTION_SIZE_BITS;
+                mb.free_size_in(base, base + (1 << SECTION_SIZE_BITS))
+            })
+            .sum()
     }
 
     /// `pfn_valid()`.

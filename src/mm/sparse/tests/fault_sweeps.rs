@@ -24,7 +24,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use super::super::init::DropCause;
-use super::super::section::{SECTION_MEMMAP_SIZE, section_nr_to_pfn};
+use super::super::section::{SECTION_MEMMAP_SIZE, SECTION_SIZE_BITS, section_nr_to_pfn};
 use super::super::vmemmap::{EFAULT, ENOMEM, pfn_to_page};
 use super::faults::{Faults, with_faults};
 use super::*;
@@ -345,6 +345,18 @@ fn judge_memblock(run: &Run, clean: &Run, order: Order, caller: &str, what: &str
             if one {
                 assert_eq!(usemap.len(), s.dropped.len(), "{what}");
                 assert!(s.vmemmap.failures.is_empty(), "{what}");
+                // The run's memory not reserved is what the Memory: line must not count.
+                let lo = usemap[0] << SECTION_SIZE_BITS;
+                let hi = (usemap[usemap.len() - 1] + 1) << SECTION_SIZE_BITS;
+                let within = |b: u64, e: u64| e.min(hi).saturating_sub(b.max(lo));
+                let memory: u64 = w.mb.memory().iter().map(|r| within(r.base, r.end())).sum();
+                let reserved: u64 =
+                    w.mb.reserved()
+                        .iter()
+                        .map(|r| within(r.base, r.end()))
+                        .sum();
+                assert_eq!(s.dropped_free_bytes(&w.mb), memory - reserved, "{what}");
+                assert!(memory > 0, "{what}");
             }
             if usemap.len() == s.present.len() {
                 assert_eq!(run.outcome.short(), "stop: no memory map", "{what}");
