@@ -280,6 +280,24 @@ impl<'a> Survey<'a> {
         map_pages(pnum, page_size).all(|page| self.mapped(page, page_size))
     }
 
+    /// Why the vmemmap page holding `ea` does not count as mapped: not in the table, or
+    /// its lookup failed (a failed H_READ must not read as a missing entry).
+    fn unmapped_why(&self, ea: u64, page_size: u64) -> String {
+        match self.entries.get(&(ea & !(page_size - 1))) {
+            Some(Err((ptex, st))) => {
+                format!("could not be looked up in the hash table (H_READ of ptex {ptex:#x}: {st})")
+            }
+            _ => "is not in the hash table".into(),
+        }
+    }
+
+    /// [`Self::unmapped_why`] for the first page of section `pnum`'s map not mapped.
+    fn map_unmapped_why(&self, pnum: u64, page_size: u64) -> String {
+        map_pages(pnum, page_size)
+            .find(|&page| !self.mapped(page, page_size))
+            .map_or_else(String::new, |page| self.unmapped_why(page, page_size))
+    }
+
     /// What sparse_init dropped or left out, for the end of every diagnostic: empty
     /// after a clean sparse_init.
     fn note(&self, present: usize) -> String {
@@ -793,7 +811,12 @@ fn round_trip<M: Machine + ?Sized>(
                 continue;
             }
             if !sv.mapped(ea, size) {
-                p.add(|| format!("pfn {pfn:#x}: vmemmap page of {ea:#x} is not in the hash table"));
+                p.add(|| {
+                    format!(
+                        "pfn {pfn:#x}: vmemmap page of {ea:#x} {}",
+                        sv.unmapped_why(ea, size)
+                    )
+                });
                 continue;
             }
             let nid = mem
@@ -954,8 +977,9 @@ fn struct_pages<M: Machine + ?Sized>(
         if !sv.map_mapped(pnum, size) {
             p.add(|| {
                 format!(
-                    "{}: valid, but its vmemmap page is not in the hash table (struct pages not read)",
-                    section_range(pnum)
+                    "{}: valid, but its vmemmap page {} (struct pages not read)",
+                    section_range(pnum),
+                    sv.map_unmapped_why(pnum, size)
                 )
             });
             continue;

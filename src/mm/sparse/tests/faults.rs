@@ -489,3 +489,50 @@ fn h_enter_failure_in_v419_sparse_init() {
         assert_eq!(s.sections.get(&mut w.m, p), Default::default(), "{p}");
     }
 }
+
+#[test]
+fn a_failed_h_read_in_the_checks_is_named_not_taken_for_a_missing_entry() {
+    // The vmemmap page's group cannot be read while the checks survey it: the lookup
+    // failure is what every check that needs the page reports.
+    let mut w = two_gig();
+    let (s, _) = w.init(Order::V419);
+    let st = memmap_init(&mut w.m, &w.mb, &s);
+    let mut f = Faults {
+        read: Some((GROUP, HStatus::Hardware)),
+        ..Faults::default()
+    };
+    let hash = HashParams {
+        geo: &w.geo,
+        ssize: w.ssize,
+        vmemmap_psize: w.vmemmap,
+        policy: GroupPolicy::PrimaryOnly,
+    };
+    let inp = super::super::checks::Inputs {
+        mb: &w.mb,
+        sparse: &s,
+        hash,
+        reserved_before: &w.reserved_before,
+        memmap: st,
+    };
+    let mut m = Faulty {
+        m: &mut w.m,
+        f: &mut f,
+    };
+    let checks = super::super::checks::sparse_selftests(&mut m, &inp);
+    assert!(f.injected > 0);
+    let lookup = "H_READ of ptex 0x642f8: H_HARDWARE (-1)";
+    for name in [
+        "sparse_vmemmap_mapped_once",
+        "sparse_pfn_round_trip",
+        "sparse_struct_pages",
+    ] {
+        let c = check(&checks, name);
+        assert!(!c.ok, "{name}");
+        assert!(c.diag.contains(lookup), "{name}: {}", c.diag);
+        assert!(
+            !c.diag.contains("is not in the hash table"),
+            "{name}: {}",
+            c.diag
+        );
+    }
+}
