@@ -721,6 +721,23 @@ fn selftest_fault_stack_overflow() {
     );
 }
 
+/// The nested fault ends the boot at once: its line and its panic once each, at most
+/// the first fault's register dump.
+fn expect_one_nested_fault(name: &str, o: &Outcome) {
+    check!(name, count(o, "while handling a failure") == 1, "recursion");
+    check!(
+        name,
+        count(o, "Kernel panic - not syncing: nested fault") == 1,
+        "recursion"
+    );
+    check!(
+        name,
+        count(o, "SRR0: ") <= 1,
+        "{} register dumps",
+        count(o, "SRR0: ")
+    );
+}
+
 #[test]
 fn selftest_fault_in_handler() {
     let s = Scenario::selftest(Selftest::InHandler);
@@ -733,22 +750,7 @@ fn selftest_fault_in_handler() {
                 && m.ends_with(" while handling a failure")),
         "no nested exception line"
     );
-    check!(
-        &name,
-        count(&o, "while handling a failure") == 1,
-        "recursion"
-    );
-    check!(
-        &name,
-        count(&o, "Kernel panic - not syncing: nested fault") == 1,
-        "recursion"
-    );
-    check!(
-        &name,
-        count(&o, "SRR0: ") <= 1,
-        "{} register dumps",
-        count(&o, "SRR0: ")
-    );
+    expect_one_nested_fault(&name, &o);
     check!(
         &name,
         o.stderr.contains("OS terminated: nested fault"),
@@ -773,22 +775,7 @@ fn selftest_fault_in_panic() {
         matches!((first, nested), (Some(a), Some(b)) if a < b),
         "the nested fault does not follow the panic"
     );
-    check!(
-        &name,
-        count(&o, "while handling a failure") == 1,
-        "recursion"
-    );
-    check!(
-        &name,
-        count(&o, "Kernel panic - not syncing: nested fault") == 1,
-        "recursion"
-    );
-    check!(
-        &name,
-        count(&o, "SRR0: ") <= 1,
-        "{} register dumps",
-        count(&o, "SRR0: ")
-    );
+    expect_one_nested_fault(&name, &o);
     check!(
         &name,
         o.qemu_status == Some(1),
