@@ -549,6 +549,16 @@ fn cmdline_seeds() -> Vec<(String, Vec<u8>)> {
             "selftest-fault=program selftest.fault=nope memblock=Debug = ==",
         ),
         ("spaces", " \t\n\r\x0b\x0c a=\u{a0}b \u{2003}c"),
+        (
+            "faults",
+            "fail_memblock=3 fail_hcall=H_ENTER:131 fail-hcall=h_remove:1:H_PTEG_FULL \
+             fail_hcall=H_READ:0x10:-4 fail_of=getprop:7 dtb=initrd selftest.fault=stack",
+        ),
+        (
+            "faults-bad",
+            "fail_memblock=0 fail_hcall=H_ENTER fail_hcall=H_ENTER:1:H_SUCCESS \
+             fail_hcall=H_PROTECT:1 fail_of=claim:1 fail_of=getprop: fail_of dtb=firmware",
+        ),
     ]
     .iter()
     .map(|(n, s)| (n.to_string(), s.as_bytes().to_vec()))

@@ -481,6 +481,21 @@ pub fn cmdline(data: &[u8]) {
     }
     black_box(params.unknown().count());
     black_box(BootParams::wants_poweroff_at_entry(line));
+    // Fault injection: what was armed prints as a parameter that parses back to itself.
+    for f in params.faults.hcall.iter().flatten() {
+        let text = f.to_string();
+        let value = text
+            .strip_prefix("fail_hcall=")
+            .expect("fail_hcall= prefix");
+        assert_eq!(sparsek::fault::parse_hcall(value), Ok(*f), "{text}");
+        assert!(f.nth >= 1 && f.status != sparsek::mm::hash::HStatus::Success);
+    }
+    if let Some(f) = params.faults.of {
+        let text = f.to_string();
+        let value = text.strip_prefix("fail_of=").expect("fail_of= prefix");
+        assert_eq!(sparsek::fault::parse_of(value), Ok(f), "{text}");
+    }
+    assert!(params.faults.memblock.is_none_or(|n| n >= 1));
     black_box(params);
 }
 
