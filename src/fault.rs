@@ -82,14 +82,17 @@ pub struct HcallFault {
 }
 
 impl fmt::Display for HcallFault {
+    /// As a parameter that parses back to the same fault: the status by name, or by
+    /// number when PAPR gives it none of its own (the H_Pn and H_UNSUPPORTED_FLAG families,
+    /// unknown codes).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "fail_hcall={}:{}:{}",
-            self.hcall.name(),
-            self.nth,
-            self.status.name()
-        )
+        write!(f, "fail_hcall={}:{}:", self.hcall.name(), self.nth)?;
+        match self.status {
+            HStatus::Pn(_) | HStatus::UnsupportedFlag(_) | HStatus::Other(_) => {
+                write!(f, "{}", self.status.code())
+            }
+            st => f.write_str(st.name()),
+        }
     }
 }
 
@@ -323,6 +326,17 @@ mod tests {
         }
         let f = parse_hcall("H_ENTER:7:H_PTEG_FULL").unwrap();
         assert_eq!(f.to_string(), "fail_hcall=H_ENTER:7:H_PTEG_FULL");
+        // Statuses without a name of their own print as numbers, and parse back.
+        for (value, shown) in [
+            ("H_READ:2:-300", "fail_hcall=H_READ:2:-300"),
+            ("H_READ:2:-55", "fail_hcall=H_READ:2:-55"),
+            ("H_READ:2:-1000", "fail_hcall=H_READ:2:-1000"),
+            ("H_READ:2:7", "fail_hcall=H_READ:2:7"),
+        ] {
+            let f = parse_hcall(value).unwrap();
+            assert_eq!(f.to_string(), shown);
+            assert_eq!(parse_hcall(&shown["fail_hcall=".len()..]), Ok(f));
+        }
     }
 
     #[test]
