@@ -61,6 +61,17 @@ impl Config {
         }
     }
 
+    /// Linux's `mmu_vmalloc_psize` (64K on every CPU QEMU models): the kernel stack's
+    /// pages, mapped in the vmalloc region.
+    fn virtual_(&self) -> Psize {
+        Psize::P64K
+    }
+
+    /// Pages of the kernel stack's own mapping (128 KiB).
+    fn kstack_pages(&self) -> u64 {
+        KSTACK_SIZE >> self.virtual_().shift()
+    }
+
     fn vmemmap(&self) -> Psize {
         if self.hpt_16m && self.memory >= 1 << 30 {
             Psize::P16M
@@ -226,12 +237,14 @@ fn check_bolt_lines(name: &str, c: &Config, info: &CpuMmuInfo, msgs: &[&str], pa
         .filter(|l| l.starts_with("hash-mmu: bolt "))
         .collect();
     let vmemmap_pages = c.vmemmap_pages();
+    let kstack_pages = c.kstack_pages();
     check!(
         name,
-        lines.len() as u64 == pages + vmemmap_pages,
-        "{} bolt lines for {pages} linear and {vmemmap_pages} vmemmap pages",
+        lines.len() as u64 == pages + kstack_pages + vmemmap_pages,
+        "{} bolt lines for {pages} linear, {kstack_pages} kernel stack and {vmemmap_pages} vmemmap pages",
         lines.len()
     );
+    let mut kstack_pa = None;
     let geo = HashGeometry {
         sizes: info.page_sizes.clone(),
         hash_mask: info.hash_mask(),
@@ -242,12 +255,31 @@ fn check_bolt_lines(name: &str, c: &Config, info: &CpuMmuInfo, msgs: &[&str], pa
     for (i, line) in lines.iter().enumerate() {
         let b = parse_bolt(line)
             .unwrap_or_else(|| panic!("malformed '{line}' (log: {})", log_path(name).display()));
-        let (ea, psize) = match (i as u64).checked_sub(pages) {
-            None => (PAGE_OFFSET + ((i as u64) << c.linear().shift()), c.linear()),
-            Some(j) => (VMEMMAP_BASE + (j << c.vmemmap().shift()), c.vmemmap()),
+        // The linear mapping, then the kernel stack's, then (sparse init) the vmemmap.
+        let i = i as u64;
+        let (ea, psize) = if i < pages {
+            (PAGE_OFFSET + (i << c.linear().shift()), c.linear())
+        } else if i < pages + kstack_pages {
+            let j = i - pages;
+            (KSTACK_VIRT + (j << c.virtual_().shift()), c.virtual_())
+        } else {
+            let j = i - pages - kstack_pages;
+            (VMEMMAP_BASE + (j << c.vmemmap().shift()), c.vmemmap())
         };
         check!(name, b.ea == ea, "line {i}: ea {:#x}, want {ea:#x}", b.ea);
-        if ea >= VMEMMAP_BASE {
+        if (KSTACK_VIRT..KSTACK_VIRT + KSTACK_SIZE).contains(&ea) {
+            // The kernel stack's own memory, inside the image, in order.
+            let size = 1u64 << psize.shift();
+            let first = *kstack_pa.get_or_insert(b.pa);
+            check!(
+                name,
+                first.is_multiple_of(size)
+                    && (KERNEL_PHYS..KERNEL_PHYS + (16 << 20)).contains(&first)
+                    && b.pa == first + (ea - KSTACK_VIRT),
+                "line {i}: kernel stack pa {:#x}",
+                b.pa
+            );
+        } else if ea >= VMEMMAP_BASE {
             // A block of its own size, in RAM, no two the same.
             let size = 1u64 << psize.shift();
             check!(
@@ -324,6 +356,11 @@ fn expect_ktap_ok(name: &str, o: &Outcome) {
 
 const G: u64 = 1 << 30;
 const M: u64 = 1 << 20;
+/// The kernel stack's own mapping and size (arch/powerpc/stack.rs), and where QEMU loads
+/// the kernel.
+const KSTACK_VIRT: u64 = 0xd000_0000_4000_0000;
+const KSTACK_SIZE: u64 = 128 << 10;
+const KERNEL_PHYS: u64 = 0x40_0000;
 
 /// Every memory size, page-size cap and segment size on one CPU model, each boot checked
 /// by [`run`]; all are tried, and the failures listed together.

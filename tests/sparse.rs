@@ -523,12 +523,20 @@ fn check_vmemmap_bolts(name: &str, l: &Layout, msgs: &[&str]) {
         .iter()
         .position(|b| b.starts_with("hash-mmu: bolt ea=0xf"))
         .unwrap_or(bolts.len());
+    // Before them: the linear mapping (0xc...), then the kernel stack's own mapping
+    // (0xd000000040000000: 128 KiB in 64K pages).
+    let linear = bolts[..first]
+        .iter()
+        .take_while(|b| b.starts_with("hash-mmu: bolt ea=0xc"))
+        .count();
+    let between: Vec<&str> = bolts[linear..first]
+        .iter()
+        .map(|b| b.split(' ').nth(2).unwrap_or(b))
+        .collect();
     check!(
         name,
-        bolts[..first]
-            .iter()
-            .all(|b| b.starts_with("hash-mmu: bolt ea=0xc")),
-        "bolts other than the linear mapping's before the vmemmap's"
+        between == ["ea=0xd000000040000000", "ea=0xd000000040010000"],
+        "bolts other than the linear mapping's and the kernel stack's before the vmemmap's: {between:?}"
     );
     let vm = &bolts[first..];
     let pages = l.vmemmap_pages();
