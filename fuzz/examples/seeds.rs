@@ -18,12 +18,10 @@
 
 use std::path::Path;
 
-const MAGIC: u32 = 0xd00d_feed;
-const BEGIN: u32 = 1;
-const END_NODE: u32 = 2;
-const PROP: u32 = 3;
-const NOP: u32 = 4;
-const END: u32 = 9;
+use sparsek::fdt::{
+    FDT_BEGIN_NODE as BEGIN, FDT_END as END, FDT_END_NODE as END_NODE, FDT_MAGIC as MAGIC,
+    FDT_NOP as NOP, FDT_PROP as PROP,
+};
 
 /// A raw FDT builder that can also build what the project's writer refuses to.
 #[derive(Clone, Default)]

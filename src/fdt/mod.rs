@@ -17,11 +17,12 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub const FDT_MAGIC: u32 = 0xd00d_feed;
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
-const FDT_NOP: u32 = 4;
-const FDT_END: u32 = 9;
+/// The structure block's tokens (Devicetree Specification 5.4.1).
+pub const FDT_BEGIN_NODE: u32 = 1;
+pub const FDT_END_NODE: u32 = 2;
+pub const FDT_PROP: u32 = 3;
+pub const FDT_NOP: u32 = 4;
+pub const FDT_END: u32 = 9;
 pub const HEADER_SIZE: usize = 40;
 /// Deepest node nesting accepted (Linux's unflattener allows 64).
 pub const MAX_DEPTH: usize = 64;

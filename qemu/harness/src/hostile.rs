@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::boot::{Outcome, Verdict};
 use crate::machine::{MemoryRange, memory_ranges};
+use sparsek::fdt::{FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_MAGIC, FDT_PROP, HEADER_SIZE};
 
 /// One hostile tree and what booting it must give.
 #[derive(Clone, Debug)]
@@ -301,7 +302,7 @@ impl Tree {
             strings: &mut Vec<u8>,
             offsets: &mut HashMap<String, u32>,
         ) {
-            s.extend_from_slice(&1u32.to_be_bytes());
+            s.extend_from_slice(&FDT_BEGIN_NODE.to_be_bytes());
             s.extend_from_slice(n.name.as_bytes());
             s.push(0);
             pad4(s);
@@ -312,7 +313,7 @@ impl Tree {
                     strings.push(0);
                     o
                 });
-                s.extend_from_slice(&3u32.to_be_bytes());
+                s.extend_from_slice(&FDT_PROP.to_be_bytes());
                 s.extend_from_slice(&(value.len() as u32).to_be_bytes());
                 s.extend_from_slice(&off.to_be_bytes());
                 s.extend_from_slice(value);
@@ -321,17 +322,17 @@ impl Tree {
             for c in &n.children {
                 put(c, s, strings, offsets);
             }
-            s.extend_from_slice(&2u32.to_be_bytes());
+            s.extend_from_slice(&FDT_END_NODE.to_be_bytes());
         }
         put(&self.root, &mut structs, &mut strings, &mut offsets);
-        structs.extend_from_slice(&9u32.to_be_bytes());
-        let rsv_off = 40;
+        structs.extend_from_slice(&FDT_END.to_be_bytes());
+        let rsv_off = HEADER_SIZE;
         let struct_off = rsv_off + (self.reservations.len() + 1) * 16;
         let strings_off = struct_off + structs.len();
         let total = strings_off + strings.len();
         let mut b = Vec::with_capacity(total);
         for v in [
-            sparsek::fdt::FDT_MAGIC,
+            FDT_MAGIC,
             total as u32,
             struct_off as u32,
             strings_off as u32,
@@ -557,7 +558,7 @@ pub fn cases(base: &[u8]) -> Vec<Case> {
         "root-not-first",
         patch(&|b| {
             let at = st_off as usize;
-            b[at..at + 4].copy_from_slice(&2u32.to_be_bytes());
+            b[at..at + 4].copy_from_slice(&FDT_END_NODE.to_be_bytes());
         }),
         fail("structure block does not start with the root node"),
     );
@@ -639,7 +640,7 @@ pub fn cases(base: &[u8]) -> Vec<Case> {
         "extra-end-node",
         patch(&|b| {
             let end = (st_off + st_size - 4) as usize;
-            b[end..end + 4].copy_from_slice(&2u32.to_be_bytes());
+            b[end..end + 4].copy_from_slice(&FDT_END_NODE.to_be_bytes());
         }),
         fail("END_NODE without a matching BEGIN_NODE"),
     );
@@ -967,12 +968,12 @@ pub fn cases(base: &[u8]) -> Vec<Case> {
         // Raw tokens (a tree this deep is not built recursively): root + depth - 1 levels.
         let mut chain = Vec::new();
         for _ in 1..depth {
-            chain.extend_from_slice(&1u32.to_be_bytes());
+            chain.extend_from_slice(&FDT_BEGIN_NODE.to_be_bytes());
             chain.extend_from_slice(b"deep");
             chain.extend_from_slice(&[0; 4]);
         }
         for _ in 1..depth {
-            chain.extend_from_slice(&2u32.to_be_bytes());
+            chain.extend_from_slice(&FDT_END_NODE.to_be_bytes());
         }
         splice_into_root(&canon, &chain)
     };
