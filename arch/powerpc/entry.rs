@@ -235,30 +235,13 @@ pub fn fatal_fmt(reason: core::fmt::Arguments) -> ! {
     // A message longer than the buffer is cut, which is fine for the final words.
     let _ = core::fmt::write(&mut msg, reason);
     pr_emerg!("Kernel panic - not syncing: {}", msg.as_str());
-    if FAULT_IN_PANIC.swap(false, Ordering::AcqRel) {
-        pr_emerg!("selftest: executing an illegal instruction in the panic path");
-        // SAFETY: the program check is taken while panicking: the exception handler
-        // ends the kernel at once (nested_fault) and does not return here.
-        unsafe { __selftest_illegal() };
-    }
+    super::selftest::second_fault_point(super::selftest::SecondFault::Panic);
     pr_emerg!("---[ end Kernel panic - not syncing: {} ]---", msg.as_str());
     let mut term = [0u8; PANIC_MSG_MAX + 1];
     term[..msg.as_bytes().len()].copy_from_slice(msg.as_bytes());
     let e = rtas::os_term(&term);
     pr_emerg!("ibm,os-term failed: {e}; halting");
     halt()
-}
-
-/// `selftest.fault=in-panic`: the panic path faults once.
-static FAULT_IN_PANIC: AtomicBool = AtomicBool::new(false);
-
-unsafe extern "C" {
-    fn __selftest_illegal();
-}
-
-/// Make the next panic execute an illegal instruction after its first line.
-pub fn fault_in_panic() {
-    FAULT_IN_PANIC.store(true, Ordering::Release);
 }
 
 /// Is the kernel already failing (in [`fatal_fmt`])?

@@ -358,17 +358,6 @@ fn report_access(f: &TrapFrame) {
 }
 
 static DEPTH: AtomicUsize = AtomicUsize::new(0);
-/// `selftest.fault=in-handler`: the next exception's handler faults itself.
-static FAULT_IN_HANDLER: AtomicBool = AtomicBool::new(false);
-
-/// Make the next exception's handler execute an illegal instruction (a nested fault).
-pub fn fault_in_handler() {
-    FAULT_IN_HANDLER.store(true, Ordering::Release);
-}
-
-unsafe extern "C" {
-    fn __selftest_illegal();
-}
 /// The segment interrupt being handled (vector, 0 when none), its EA and NIP.
 static SEGMENT_MISS_TRAP: AtomicU64 = AtomicU64::new(0);
 static SEGMENT_MISS_EA: AtomicU64 = AtomicU64::new(0);
@@ -405,12 +394,7 @@ extern "C" fn __sparsek_exception(frame: &mut TrapFrame) {
     // SAFETY: this CPU is the only one, and it was interrupted; a printk it interrupted
     // will not resume, because every path from here ends the kernel.
     unsafe { printk::emergency_unlock() };
-    if FAULT_IN_HANDLER.swap(false, Ordering::AcqRel) {
-        pr_emerg!("selftest: executing an illegal instruction inside the exception handler");
-        // SAFETY: the program check this raises is a nested exception, which ends the
-        // kernel (nested_fault) without returning here.
-        unsafe { __selftest_illegal() };
-    }
+    super::selftest::second_fault_point(super::selftest::SecondFault::Handler);
     if let Some(stack) = super::stack::canary_dead() {
         pr_emerg!("BUG: the {stack} overflowed (the canary at its bottom is overwritten)");
     }

@@ -30,15 +30,23 @@ pub fn hcall(h: Hcall, ptex: u64) -> Option<HStatus> {
     Some(st)
 }
 
+/// The counter of client-interface service `service`, if it is one of [`OF_SERVICES`].
+fn of_counter(service: &str) -> Option<&'static Countdown> {
+    OF_SERVICES
+        .iter()
+        .position(|s| *s == service)
+        .map(|i| &OF_CALLS[i])
+}
+
 /// Count a client-interface call of `service`; `true` when it is the one to fail
 /// (reported here).
 pub fn of_call(service: &str) -> bool {
-    let Some(i) = OF_SERVICES.iter().position(|s| *s == service) else {
+    let Some(counter) = of_counter(service) else {
         // Every service the kernel calls is listed (a unit test of of.rs's names would
         // need the firmware); an unlisted one is simply not injectable.
         return false;
     };
-    match OF_CALLS[i].tick() {
+    match counter.tick() {
         Some(n) => {
             pr_notice!(
                 "FAULT_INJECTION: forcing a failure: OF client call {service} #{n} returns -1 without reaching the firmware"
@@ -75,11 +83,9 @@ pub fn arm(plan: &FaultPlan) {
         }
     }
     if let Some(f) = plan.of {
-        let i = OF_SERVICES
-            .iter()
-            .position(|s| *s == f.service)
+        let counter = of_counter(f.service)
             .expect("fail_of's service is one of OF_SERVICES (checked by the parser)");
-        match OF_CALLS[i].arm(f.nth) {
+        match counter.arm(f.nth) {
             Ok(()) => pr_info!("FAULT_INJECTION: armed {f}"),
             Err(seen) => pr_warn!(
                 "FAULT_INJECTION: {f} not armed: {seen} {} calls were made before the command line was read",
@@ -109,12 +115,12 @@ pub fn report_unfired(plan: &FaultPlan, mb: &Memblock) {
         }
     }
     if let Some(f) = plan.of
-        && let Some(i) = OF_SERVICES.iter().position(|s| *s == f.service)
-        && OF_CALLS[i].pending().is_some()
+        && let Some(counter) = of_counter(f.service)
+        && counter.pending().is_some()
     {
         pr_info!(
             "FAULT_INJECTION: {f} not reached: {} {} calls in this boot",
-            OF_CALLS[i].seen(),
+            counter.seen(),
             f.service
         );
     }

@@ -39,8 +39,13 @@ static_assertions::const_assert_eq!(OF_CALL_FRAME % 16, 0);
 pub fn virt_to_phys(va: u64) -> u64 {
     match stack::kernel_stack() {
         Some((lo, hi)) if (lo..hi).contains(&va) => stack::kernel_stack_phys().0 + (va - lo),
-        _ => va & 0x0fff_ffff_ffff_ffff,
+        _ => linear_to_phys(va),
     }
+}
+
+/// Physical address of a linear-map (or real-mode) address: the top 4 bits go.
+pub const fn linear_to_phys(va: u64) -> u64 {
+    va & 0x0fff_ffff_ffff_ffff
 }
 
 core::arch::global_asm!(

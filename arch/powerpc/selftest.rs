@@ -1,5 +1,7 @@
 //! Deliberate faults for the boot self-tests (`selftest.fault=`).
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use sparsek::bootparam::SelftestFault;
 use sparsek::pr_emerg;
 
@@ -9,6 +11,34 @@ const PR_PREFIX: &str = "selftest: ";
 
 unsafe extern "C" {
     fn __selftest_illegal();
+}
+
+/// Where `selftest.fault=in-handler|in-panic` faults a second time.
+#[derive(Clone, Copy)]
+pub enum SecondFault {
+    /// Inside the exception handler, while reporting the first fault.
+    Handler,
+    /// In the panic path, after its first line.
+    Panic,
+}
+
+/// Armed second faults, indexed by [`SecondFault`].
+static SECOND: [AtomicBool; 2] = [const { AtomicBool::new(false) }; 2];
+
+/// If a second fault is armed at `site`, disarm it and execute an illegal instruction
+/// there: the program check is a nested fault, which ends the kernel.
+pub fn second_fault_point(site: SecondFault) {
+    if SECOND[site as usize].swap(false, Ordering::AcqRel) {
+        let place = match site {
+            SecondFault::Handler => "inside the exception handler",
+            SecondFault::Panic => "in the panic path",
+        };
+        pr_emerg!("executing an illegal instruction {place}");
+        // SAFETY: the program check is taken while a fault is being reported or while
+        // panicking, so the exception handler ends the kernel at once (nested_fault) and
+        // nothing returns here.
+        unsafe { __selftest_illegal() };
+    }
 }
 
 /// An address no kernel segment covers (region 0, the user's).
@@ -37,14 +67,14 @@ pub fn provoke(fault: SelftestFault) -> ! {
     match fault {
         SelftestFault::Stack => overflow_kernel_stack(),
         SelftestFault::InHandler => {
-            super::exceptions::fault_in_handler();
+            SECOND[SecondFault::Handler as usize].store(true, Ordering::Release);
             pr_emerg!("executing an illegal instruction whose handler faults again");
             // SAFETY: as for Program below; the handler then faults itself, which ends
             // the kernel.
             unsafe { __selftest_illegal() };
         }
         SelftestFault::InPanic => {
-            super::entry::fault_in_panic();
+            SECOND[SecondFault::Panic as usize].store(true, Ordering::Release);
             panic!("selftest.fault=in-panic requested");
         }
         SelftestFault::Program => {

@@ -46,7 +46,7 @@ pub fn kernel_stack_phys() -> (u64, u64) {
     let lo = &raw const __kernel_stack_bottom as u64;
     let hi = &raw const __kernel_stack_top as u64;
     // The symbols are link (linear-map) addresses.
-    (lo & 0x0fff_ffff_ffff_ffff, hi - lo)
+    (super::linear_to_phys(lo), hi - lo)
 }
 
 /// Record that the hash MMU has bolted the kernel stack at [`KSTACK_VIRT`].
