@@ -21,6 +21,14 @@ fn edited(text: &str, f: impl Fn(&str) -> String) -> Outcome {
     o
 }
 
+/// `text` with its first line containing `needle` printed twice.
+fn doubled(text: &str, needle: &str) -> Outcome {
+    edited(text, |c| {
+        let l = c.lines().find(|l| l.contains(needle)).unwrap().to_string();
+        c.replace(&l, &format!("{l}\n{l}"))
+    })
+}
+
 fn ok(s: &Scenario, o: &Outcome) -> String {
     judge(s, o).unwrap_or_else(|e| panic!("{s}: refused: {e}"))
 }
@@ -291,14 +299,7 @@ fn exceptions() {
     refused(&Scenario::none(), &stack, "an exception nobody asked for");
     refused(&Scenario::selftest(Selftest::Dsi), &stack, "");
     // Two register dumps.
-    let twice = edited(fixture!("selftest-stack"), |c| {
-        let srr0 = c
-            .lines()
-            .find(|l| l.contains("] SRR0: "))
-            .unwrap()
-            .to_string();
-        c.replace(&srr0, &format!("{srr0}\n{srr0}"))
-    });
+    let twice = doubled(fixture!("selftest-stack"), "] SRR0: ");
     refused(
         &Scenario::selftest(Selftest::Stack),
         &twice,
@@ -314,14 +315,7 @@ fn exceptions() {
     let panic = outcome(fixture!("selftest-in-panic"));
     ok(&Scenario::selftest(Selftest::InPanic), &panic);
     // Recursion: the nested line twice.
-    let again = edited(fixture!("selftest-in-panic"), |c| {
-        let l = c
-            .lines()
-            .find(|l| l.contains("while handling a failure"))
-            .unwrap()
-            .to_string();
-        c.replace(&l, &format!("{l}\n{l}"))
-    });
+    let again = doubled(fixture!("selftest-in-panic"), "while handling a failure");
     refused(
         &Scenario::selftest(Selftest::InPanic),
         &again,
